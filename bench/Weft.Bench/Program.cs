@@ -1,0 +1,1 @@
+Console.Error.WriteLine("usage: weft-bench <area>"); return 2;

@@ -1,0 +1,1 @@
+Console.Error.WriteLine("not built yet"); return 1;
