@@ -127,7 +127,9 @@ public class LinkRootTests
         // Deleting one end of a veth removes both, even across namespaces.
         na.LinkDel("wt-renamed");
         Assert.Null(b.Netlink.TryLinkByName("wt-1"));
-        Assert.Equal(Errno.ENODEV, Assert.Throws<NetlinkException>(() => na.LinkDel("wt-renamed")).Errno);
+        var missing = Assert.Throws<NetlinkException>(() => na.LinkDel("wt-renamed"));
+        Assert.Equal(Errno.ENODEV, missing.Errno);
+        Assert.True(missing.IsNotFound);
         Assert.Equal(Errno.ENODEV, Assert.Throws<NetlinkException>(() => na.LinkByName("wt-renamed")).Errno);
     }
 
