@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using Microsoft.Win32.SafeHandles;
 using System.Runtime.InteropServices;
 
 namespace Weft.Linux.Nft;
@@ -142,10 +143,22 @@ public sealed partial class NftContext : IDisposable
 
             int rc;
             int errno;
+            string? memfdPath = null;
             try
             {
-                rc = NftNative.nft_run_cmd_from_buffer(_handle, script);
-                errno = Marshal.GetLastPInvokeError();
+                string body = script.TrimEnd('\n');
+                if (body.Contains('\n') && !dryRun)
+                {
+                    // Multi-line: through a memfd, so nft's errors name the line.
+                    using SafeFileHandle memfd = ScriptFile(script, out memfdPath);
+                    rc = NftNative.nft_run_cmd_from_filename(_handle, memfdPath);
+                    errno = Marshal.GetLastPInvokeError();
+                }
+                else
+                {
+                    rc = NftNative.nft_run_cmd_from_buffer(_handle, script);
+                    errno = Marshal.GetLastPInvokeError();
+                }
             }
             finally
             {
@@ -159,11 +172,12 @@ public sealed partial class NftContext : IDisposable
             string error = Marshal.PtrToStringUTF8(NftNative.nft_ctx_get_error_buffer(_handle)) ?? "";
             if (rc != 0)
             {
-                // errno is only meaningful when the kernel refused the batch; libnftables reports
-                // those as "Could not process rule: <strerror>".
-                bool kernel = error.Contains("Could not process rule", StringComparison.Ordinal)
-                    || error.Contains("No such file or directory", StringComparison.Ordinal);
-                throw new NftException(error, kernel ? errno : 0, script);
+                if (memfdPath is not null)
+                {
+                    error = error.Replace(memfdPath, "<script>", StringComparison.Ordinal);
+                }
+
+                throw new NftException(error, NftException.ErrnoOf(error, errno), script);
             }
 
             return output;
@@ -171,6 +185,20 @@ public sealed partial class NftContext : IDisposable
     }
 
     public void Dispose() => _handle.Dispose();
+
+    private static SafeFileHandle ScriptFile(string script, out string path)
+    {
+        int fd = NftNative.memfd_create("weft-nft", NftNative.MFD_CLOEXEC);
+        if (fd < 0)
+        {
+            throw new IOException($"memfd_create: errno {Marshal.GetLastPInvokeError()}");
+        }
+
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        RandomAccess.Write(handle, System.Text.Encoding.UTF8.GetBytes(script), 0);
+        path = $"/proc/self/fd/{fd}";
+        return handle;
+    }
 
     /// <summary>Runs a function on a fresh OS thread inside a network namespace; the thread exits afterwards.</summary>
     private static class NsThread

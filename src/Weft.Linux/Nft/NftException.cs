@@ -46,15 +46,20 @@ public sealed partial class NftException : Exception
     {
         line = null;
         scriptLine = null;
+        string[] lines = script.TrimEnd('\n').Split('\n');
         Match m = LocationRegex().Match(nftMessage);
         if (m.Success && int.TryParse(m.Groups[1].ValueSpan, out int n))
         {
             line = n;
-            string[] lines = script.Split('\n');
-            if (n >= 1 && n <= lines.Length)
-            {
-                scriptLine = lines[n - 1];
-            }
+        }
+        else if (lines.Length == 1 && nftMessage.Contains("Error:", StringComparison.Ordinal))
+        {
+            line = 1; // a one-line script: nft names no line
+        }
+
+        if (line is int l && l >= 1 && l <= lines.Length)
+        {
+            scriptLine = lines[l - 1];
         }
 
         string first = nftMessage.Split('\n', 2)[0].Trim();
@@ -68,6 +73,43 @@ public sealed partial class NftException : Exception
         return $"nft: {first}{where}{err}";
     }
 
-    [GeneratedRegex(@"^<cmdline>:(\d+):", RegexOptions.Multiline)]
+    /// <summary>
+    /// The errno of a failure: the kernel's when it refused the batch (nft prints
+    /// "Could not process rule: STRERROR" and leaves errno set); otherwise nft's own evaluation
+    /// errors that name an errno by its strerror text (a missing table, set or chain: "No such file
+    /// or directory"); otherwise 0.
+    /// </summary>
+    internal static int ErrnoOf(string message, int lastErrno)
+    {
+        Match m = ErrorLineRegex().Match(message);
+        if (!m.Success)
+        {
+            return 0;
+        }
+
+        bool kernel = m.Groups[1].Success;
+        int fromText = m.Groups[2].Value switch
+        {
+            "Operation not permitted" => 1,
+            "No such file or directory" => ENOENT,
+            "Device or resource busy" => EBUSY,
+            "File exists" => EEXIST,
+            "Invalid argument" => EINVAL,
+            "Argument list too long" => 7,
+            "Cannot allocate memory" => 12,
+            "No space left on device" => 28,
+            "Numerical result out of range" => 34,
+            "Too many links" => 31,
+            "Too many levels of symbolic links" => 40,
+            "Operation not supported" => EOPNOTSUPP,
+            _ => 0,
+        };
+        return kernel && lastErrno > 0 ? lastErrno : fromText;
+    }
+
+    [GeneratedRegex(@"Error: (Could not process rule: )?([^;\n]+)")]
+    private static partial Regex ErrorLineRegex();
+
+    [GeneratedRegex(@"^\S+?:(\d+):\d+(?:-\d+)?: ", RegexOptions.Multiline)]
     private static partial Regex LocationRegex();
 }
