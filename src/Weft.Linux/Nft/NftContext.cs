@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Microsoft.Win32.SafeHandles;
 using System.Runtime.InteropServices;
 
@@ -54,10 +53,15 @@ public sealed partial class NftContext : IDisposable
     }
 
     /// <summary>
-    /// Opens a context whose netlink socket lives in the network namespace at <paramref name="netnsPath"/>
-    /// (e.g. /run/netns/NAME): the context is created on a short-lived thread that setns()es there.
+    /// Opens a context whose netlink socket lives in <paramref name="ns"/>: the context is created on
+    /// the namespace's dedicated thread and can then be used from any thread.
     /// </summary>
-    internal static NftContext OpenInNamespace(string netnsPath) => NsThread.Run(netnsPath, Open);
+    /// <remarks>Equivalent to: ip netns exec NS nft …</remarks>
+    public static NftContext Open(NetNs ns)
+    {
+        ArgumentNullException.ThrowIfNull(ns);
+        return ns.Run(Open);
+    }
 
     /// <summary>
     /// Applies <paramref name="script"/> (nft syntax, any number of commands) as one transaction.
@@ -104,7 +108,7 @@ public sealed partial class NftContext : IDisposable
         {
             return ListTableJson(family, name);
         }
-        catch (NftException e) when (e.Errno == NftException.ENOENT)
+        catch (NftException e) when (e.Errno == Errno.ENOENT)
         {
             return null;
         }
@@ -121,7 +125,7 @@ public sealed partial class NftContext : IDisposable
         {
             json = RunJson($"list set {family.Keyword()} {table} {setOrMap}");
         }
-        catch (NftException e) when (e.Errno is NftException.ENOENT or NftException.EINVAL or 0)
+        catch (NftException e) when (e.Errno is Errno.ENOENT or Errno.EINVAL or 0)
         {
             json = RunJson($"list map {family.Keyword()} {table} {setOrMap}");
         }
@@ -191,7 +195,7 @@ public sealed partial class NftContext : IDisposable
         int fd = NftNative.memfd_create("weft-nft", NftNative.MFD_CLOEXEC);
         if (fd < 0)
         {
-            throw new IOException($"memfd_create: errno {Marshal.GetLastPInvokeError()}");
+            throw new KernelException(Marshal.GetLastPInvokeError(), "memfd_create");
         }
 
         var handle = new SafeFileHandle(fd, ownsHandle: true);
@@ -199,40 +203,4 @@ public sealed partial class NftContext : IDisposable
         path = $"/proc/self/fd/{fd}";
         return handle;
     }
-
-    /// <summary>Runs a function on a fresh OS thread inside a network namespace; the thread exits afterwards.</summary>
-    private static class NsThread
-    {
-        private const int CLONE_NEWNET = 0x40000000;
-
-        public static T Run<T>(string netnsPath, Func<T> func)
-        {
-            T? result = default;
-            ExceptionDispatchInfo? error = null;
-            var thread = new Thread(() =>
-            {
-                try
-                {
-                    using var ns = File.OpenHandle(netnsPath, FileMode.Open, FileAccess.Read);
-                    if (setns((int)ns.DangerousGetHandle(), CLONE_NEWNET) != 0)
-                    {
-                        throw new IOException($"setns {netnsPath}: errno {Marshal.GetLastPInvokeError()}");
-                    }
-
-                    result = func();
-                }
-                catch (Exception e)
-                {
-                    error = ExceptionDispatchInfo.Capture(e);
-                }
-            }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "weft-nft-netns" };
-            thread.Start();
-            thread.Join();
-            error?.Throw();
-            return result!;
-        }
-    }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setns(int fd, int nstype);
 }

@@ -5,27 +5,29 @@ namespace Weft.Linux.Nft;
 /// <summary>
 /// nft rejected a script. Nothing of the script was applied (libnftables sends a buffer as one
 /// transaction). <see cref="NftMessage"/> is nft's own error text (with its caret marks);
-/// <see cref="Errno"/> is the kernel's errno when the kernel refused the batch (e.g. ENOENT for a
+/// <see cref="KernelException.Errno"/> is the kernel's errno when the kernel refused the batch (e.g. ENOENT for a
 /// missing table, set or element, EEXIST), or 0 when nft rejected the script before sending it
-/// (syntax or type error). Callers test <see cref="Errno"/>, never the text.
+/// (syntax or type error). Callers test <see cref="KernelException.Errno"/>, never the text.
 /// </summary>
-public sealed partial class NftException : Exception
+public sealed partial class NftException : KernelException
 {
     public NftException(string nftMessage, int errno, string script)
-        : base(Describe(nftMessage, errno, script, out int? line, out string? scriptLine))
+        : base(errno, "nft", nftMessage)
     {
+        _message = Describe(nftMessage, errno, script, out int? line, out string? scriptLine);
         NftMessage = nftMessage;
-        Errno = errno;
         Script = script;
         Line = line;
         ScriptLine = scriptLine;
     }
 
+    private readonly string _message;
+
+    /// <summary>nft's first error line, the script line it blamed, and the errno name when there is one.</summary>
+    public override string Message => _message;
+
     /// <summary>nft's error output, verbatim.</summary>
     public string NftMessage { get; }
-
-    /// <summary>The kernel's errno (positive, e.g. 2 = ENOENT), or 0 when nft refused the script itself.</summary>
-    public int Errno { get; }
 
     /// <summary>The script that was refused.</summary>
     public string Script { get; }
@@ -35,12 +37,6 @@ public sealed partial class NftException : Exception
 
     /// <summary>The text of <see cref="Line"/>.</summary>
     public string? ScriptLine { get; }
-
-    public const int ENOENT = 2;
-    public const int EEXIST = 17;
-    public const int EBUSY = 16;
-    public const int EINVAL = 22;
-    public const int EOPNOTSUPP = 95;
 
     private static string Describe(string nftMessage, int errno, string script, out int? line, out string? scriptLine)
     {
@@ -69,7 +65,7 @@ public sealed partial class NftException : Exception
         }
 
         string where = line is null ? "" : $" (script line {line})";
-        string err = errno == 0 ? "" : $" [errno {errno}]";
+        string err = errno == 0 ? "" : $" [{Linux.Errno.Name(errno)}]";
         return $"nft: {first}{where}{err}";
     }
 
@@ -90,18 +86,18 @@ public sealed partial class NftException : Exception
         bool kernel = m.Groups[1].Success;
         int fromText = m.Groups[2].Value switch
         {
-            "Operation not permitted" => 1,
-            "No such file or directory" => ENOENT,
-            "Device or resource busy" => EBUSY,
-            "File exists" => EEXIST,
-            "Invalid argument" => EINVAL,
+            "Operation not permitted" => Linux.Errno.EPERM,
+            "No such file or directory" => Linux.Errno.ENOENT,
+            "Device or resource busy" => Linux.Errno.EBUSY,
+            "File exists" => Linux.Errno.EEXIST,
+            "Invalid argument" => Linux.Errno.EINVAL,
             "Argument list too long" => 7,
-            "Cannot allocate memory" => 12,
-            "No space left on device" => 28,
-            "Numerical result out of range" => 34,
+            "Cannot allocate memory" => Linux.Errno.ENOMEM,
+            "No space left on device" => Linux.Errno.ENOSPC,
+            "Numerical result out of range" => Linux.Errno.ERANGE,
             "Too many links" => 31,
             "Too many levels of symbolic links" => 40,
-            "Operation not supported" => EOPNOTSUPP,
+            "Operation not supported" => Linux.Errno.EOPNOTSUPP,
             _ => 0,
         };
         return kernel && lastErrno > 0 ? lastErrno : fromText;

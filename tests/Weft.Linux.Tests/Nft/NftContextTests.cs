@@ -11,8 +11,8 @@ public class NftContextTests
     [RootFact]
     public void Context_opened_in_a_namespace_programs_that_namespace_from_any_thread()
     {
-        using var ns = new NftTestNamespace();
-        using NftContext nft = NftContext.OpenInNamespace(ns.Path);
+        using var ns = TestNetns.Create("nft");
+        using NftContext nft = NftContext.Open(ns.Ns);
 
         // This test thread is in the machine's namespace; the context's socket is not.
         nft.Apply("add table inet weft_probe");
@@ -25,8 +25,8 @@ public class NftContextTests
     [RootFact]
     public void Applied_table_reads_back_as_the_model()
     {
-        using var ns = new NftTestNamespace();
-        using NftContext nft = NftContext.OpenInNamespace(ns.Path);
+        using var ns = TestNetns.Create("nft");
+        using NftContext nft = NftContext.Open(ns.Ns);
         NftTable want = Table();
 
         nft.Apply(new NftBatch().ReplaceTable(want));
@@ -56,8 +56,8 @@ public class NftContextTests
     [RootFact]
     public void Malformed_script_throws_nft_message_and_changes_nothing()
     {
-        using var ns = new NftTestNamespace();
-        using NftContext nft = NftContext.OpenInNamespace(ns.Path);
+        using var ns = TestNetns.Create("nft");
+        using NftContext nft = NftContext.Open(ns.Ns);
         nft.Apply(new NftBatch().ReplaceTable(Table()));
         string before = Snapshot(nft);
 
@@ -75,8 +75,8 @@ public class NftContextTests
     [RootFact]
     public void Batch_with_one_statement_the_kernel_refuses_applies_nothing()
     {
-        using var ns = new NftTestNamespace();
-        using NftContext nft = NftContext.OpenInNamespace(ns.Path);
+        using var ns = TestNetns.Create("nft");
+        using NftContext nft = NftContext.Open(ns.Ns);
         NftTable t = Table();
         nft.Apply(new NftBatch().ReplaceTable(t));
         string before = Snapshot(nft);
@@ -88,7 +88,7 @@ public class NftContextTests
             .DeleteElements(t, "tags", [NftElement.Map(Ip("10.255.99.99"), NftValue.Mark(1))]);
         var e = Assert.Throws<NftException>(() => nft.Apply(batch));
 
-        Assert.Equal(NftException.ENOENT, e.Errno);
+        Assert.Equal(Errno.ENOENT, e.Errno);
         Assert.Equal(3, e.Line);
         Assert.Equal(before, Snapshot(nft));
         Assert.DoesNotContain(NftElement.Of(Ip("198.18.9.9")), nft.ListElements(NftFamily.Inet, "weft", "underlay"));
@@ -97,8 +97,8 @@ public class NftContextTests
     [RootFact]
     public void Element_changes_apply_incrementally_and_read_back()
     {
-        using var ns = new NftTestNamespace();
-        using NftContext nft = NftContext.OpenInNamespace(ns.Path);
+        using var ns = TestNetns.Create("nft");
+        using NftContext nft = NftContext.Open(ns.Ns);
         NftTable t = Table();
         nft.Apply(new NftBatch().ReplaceTable(t));
 
@@ -119,8 +119,8 @@ public class NftContextTests
     [RootFact]
     public void Check_evaluates_without_applying()
     {
-        using var ns = new NftTestNamespace();
-        using NftContext nft = NftContext.OpenInNamespace(ns.Path);
+        using var ns = TestNetns.Create("nft");
+        using NftContext nft = NftContext.Open(ns.Ns);
 
         nft.Check(new NftBatch().ReplaceTable(Table()).Render());
         Assert.Null(nft.TryListTableJson(NftFamily.Inet, "weft"));
@@ -130,20 +130,20 @@ public class NftContextTests
     [RootFact]
     public void Missing_table_is_ENOENT()
     {
-        using var ns = new NftTestNamespace();
-        using NftContext nft = NftContext.OpenInNamespace(ns.Path);
+        using var ns = TestNetns.Create("nft");
+        using NftContext nft = NftContext.Open(ns.Ns);
 
         var e = Assert.Throws<NftException>(() => nft.ListTableJson(NftFamily.Inet, "weft"));
-        Assert.Equal(NftException.ENOENT, e.Errno);
+        Assert.Equal(Errno.ENOENT, e.Errno);
         nft.Apply(new NftBatch().RemoveTable(NftFamily.Inet, "weft")); // idempotent removal
     }
 
     [RootFact]
     public void Replacing_the_table_never_leaves_a_moment_without_it()
     {
-        using var ns = new NftTestNamespace();
-        using NftContext writer = NftContext.OpenInNamespace(ns.Path);
-        using NftContext reader = NftContext.OpenInNamespace(ns.Path);
+        using var ns = TestNetns.Create("nft");
+        using NftContext writer = NftContext.Open(ns.Ns);
+        using NftContext reader = NftContext.Open(ns.Ns);
         var policies = Enumerable.Range(0, 500).Select(i => Policy((uint)(i % 100) + 1, $"10.255.{i / 250}.{i % 250 + 1}", NftValue.Tcp, NftValue.Port(8080))).ToList();
         writer.Apply(new NftBatch().ReplaceTable(Table(policies)));
 
