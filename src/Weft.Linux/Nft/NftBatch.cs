@@ -188,6 +188,16 @@ public sealed class NftBatch
             CheckFields(set, "value", set.ValueTypes, e.Value, allowRanges: false);
         }
 
+        if (set.KeyTypes.Count > 1 && set.Flags.HasFlag(NftSetFlags.Interval) && !e.Key.Any(v => v.IsRange))
+        {
+            // nft 1.0.6 sends a concatenated interval element whose fields are all single values
+            // with a key layout that `delete element` cannot find (ENOENT) when fields are narrower
+            // than 32 bits (inet_proto, inet_service). Writing the last field as the range v-v makes
+            // nft build the same element the kernel holds; it reads back as the single value.
+            string key = string.Join(" . ", e.Key.Select((v, i) => i == e.Key.Count - 1 ? v.ToRangeString() : v.ToString()));
+            return e.Value is null ? key : $"{key} : {string.Join(" . ", e.Value)}";
+        }
+
         return e.ToString();
     }
 

@@ -220,6 +220,26 @@ public readonly partial struct NftValue : IEquatable<NftValue>
         }
     }
 
+    /// <summary>
+    /// nft syntax with a single value written as the range <c>v-v</c> (same element to the kernel).
+    /// See <see cref="NftBatch"/>: nft 1.0.6 cannot delete a concatenated interval element whose
+    /// fields are all single values unless one of them is written as a range.
+    /// </summary>
+    internal string ToRangeString()
+    {
+        if (IsRange || Type is NftDataType.IfName or NftDataType.Verdict)
+        {
+            return ToString();
+        }
+
+        return Type switch
+        {
+            NftDataType.Ipv4Addr or NftDataType.Ipv6Addr => $"{FromInt(Type, _low)}-{FromInt(Type, _high)}",
+            NftDataType.Mark => $"0x{(uint)_low:x}-0x{(uint)_high:x}",
+            _ => $"{(ulong)_low}-{(ulong)_high}",
+        };
+    }
+
     public bool Equals(NftValue other) =>
         Type == other.Type && _low == other._low && _high == other._high && _text == other._text && _verdict == other._verdict;
 

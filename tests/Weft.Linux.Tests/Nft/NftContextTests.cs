@@ -109,6 +109,13 @@ public class NftContextTests
         var got = nft.ListElements(NftFamily.Inet, "weft", "policy_allow").ToHashSet();
         Assert.Equal(t.Sets[0].Elements.Except([removed]).Append(added).ToHashSet(), got);
 
+        // Single values in every field (narrow proto and port fields): delete finds what add added.
+        NftElement single = Policy(0x42, "10.255.12.5", NftValue.Tcp, NftValue.Port(8080));
+        nft.Apply(new NftBatch().AddElements(t, "policy_allow", [single]));
+        Assert.Contains(single, nft.ListElements(NftFamily.Inet, "weft", "policy_allow"));
+        nft.Apply(new NftBatch().DeleteElements(t, "policy_allow", [single]));
+        Assert.DoesNotContain(single, nft.ListElements(NftFamily.Inet, "weft", "policy_allow"));
+
         // A map value changes by delete + add in one transaction.
         nft.Apply(new NftBatch()
             .DeleteElements(t, "tags", [NftElement.Map(Ip("10.255.12.2"), NftValue.Mark(5))])

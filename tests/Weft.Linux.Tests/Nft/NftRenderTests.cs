@@ -24,7 +24,7 @@ public class NftRenderTests
             .Render();
         Assert.Equal(
             "delete element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080-8090 }\n" +
-            "add element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080, 0xffff . 10.255.12.4 . sctp . 1-65535 }\n" +
+            "add element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080-8080, 0xffff . 10.255.12.4 . sctp . 1-65535 }\n" +
             "add element inet weft tags { 10.255.12.9 : 0x10 }\n",
             script);
     }
@@ -178,7 +178,7 @@ public class NftRenderTests
         add chain inet weft c2c_deny
         add chain inet weft dstnat { type nat hook prerouting priority -100; policy accept; }
         add chain inet weft srcnat { type nat hook postrouting priority 100; policy accept; }
-        add element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080-8090, 0x7 . 10.255.12.3 . udp . 53 }
+        add element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080-8090, 0x7 . 10.255.12.3 . udp . 53-53 }
         add element inet weft underlay { 198.18.0.0/24, 198.19.0.1 }
         add element inet weft antispoof { "w-0aff0c02" . 10.255.12.2 }
         add element inet weft tags { 10.255.12.2 : 0x5 }
