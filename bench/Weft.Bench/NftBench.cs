@@ -36,40 +36,37 @@ public static class NftBench
     {
         NftTable table = Table(n, n);
         nft.Apply(new NftBatch().ReplaceTable(table));
-        Console.WriteLine($"nftables set-element change, set of {n:N0} ipv4_addr + concatenated interval set of {n:N0}; {runs} runs each (add + delete of one element = 2 changes per run)");
+        Console.WriteLine($"nftables set-element change: one element added, then deleted, {runs} times, in sets of {n:N0} elements:");
+        Console.WriteLine("  addrs: ipv4_addr; policy_exact: mark . ipv4_addr . inet_proto . inet_service; policy_allow: the same with flags interval");
         Console.WriteLine($"{"method",-44} {"median",10} {"p90",10} {"ratio",8}");
 
         // One element outside the populated ranges.
         NftElement plain = NftElement.Of(NftValue.Address(IPAddress.Parse("10.254.255.254")));
         NftElement policy = new([NftValue.Mark(0xfffe), NftValue.Address(IPAddress.Parse("10.254.255.254")), NftValue.Tcp, NftValue.PortRange(8000, 9000)]);
-        string addPlain = new NftBatch().AddElements(table, "addrs", [plain]).Render();
-        string delPlain = new NftBatch().DeleteElements(table, "addrs", [plain]).Render();
-        string addPolicy = new NftBatch().AddElements(table, "policy_allow", [policy]).Render();
-        string delPolicy = new NftBatch().DeleteElements(table, "policy_allow", [policy]).Render();
 
-        var results = new List<(string Name, double Median, double P90)>();
-        void Row(string label, List<double> samples, double? reference)
+        NftElement exact = new([NftValue.Mark(0xfffe), NftValue.Address(IPAddress.Parse("10.254.255.254")), NftValue.Tcp, NftValue.Port(8080)]);
+        var cases = new (string Set, NftElement Element)[] { ("addrs", plain), ("policy_exact", exact), ("policy_allow", policy) };
+        var summary = new List<string>();
+        foreach ((string set, NftElement element) in cases)
         {
-            samples.Sort();
-            double med = Percentile(samples, 0.5), p90 = Percentile(samples, 0.9);
-            results.Add((label, med, p90));
-            string ratio = reference is double r ? $"{med / r,7:F1}x" : "    1.0x";
-            Console.WriteLine($"{label,-44} {Ms(med),10} {Ms(p90),10} {ratio}");
+            string add = new NftBatch().AddElements(table, set, [element]).Render().TrimEnd('\n');
+            string del = new NftBatch().DeleteElements(table, set, [element]).Render().TrimEnd('\n');
+            Console.WriteLine($"-- {set}: {add}");
+            (List<double> libAdd, List<double> libDel) = Time(runs, () => nft.Apply(add), () => nft.Apply(del));
+            (List<double> spAdd, List<double> spDel) = Time(runs, () => ns.Run(() => Spawn("nft", add)), () => ns.Run(() => Spawn("nft", del)));
+            (List<double> exAdd, List<double> exDel) = Time(runs, () => Spawn("ip", $"netns exec {ns.Name} nft {add}"), () => Spawn("ip", $"netns exec {ns.Name} nft {del}"));
+            foreach ((string op, List<double> lib, List<double> sp, List<double> ex) in new[] { ("add", libAdd, spAdd, exAdd), ("delete", libDel, spDel, exDel) })
+            {
+                double l = Percentile(lib, 0.5);
+                Console.WriteLine($"{op + " libnftables",-44} {Ms(l),10} {Ms(Percentile(lib, 0.9)),10} {"1.0x",8}");
+                Console.WriteLine($"{op + " spawned nft (in the namespace)",-44} {Ms(Percentile(sp, 0.5)),10} {Ms(Percentile(sp, 0.9)),10} {Percentile(sp, 0.5) / l,7:F1}x");
+                Console.WriteLine($"{op + " ip netns exec NS nft",-44} {Ms(Percentile(ex, 0.5)),10} {Ms(Percentile(ex, 0.9)),10} {Percentile(ex, 0.5) / l,7:F1}x");
+                summary.Add($"{set,-13} {op,-6}: libnftables {Percentile(sp, 0.5) / l,6:F1}x faster than spawned nft, {Percentile(ex, 0.5) / l,6:F1}x faster than ip netns exec nft (target >= 5x)");
+            }
         }
 
-        foreach ((string set, string add, string del) in new[] { ("addrs", addPlain, delPlain), ("policy_allow", addPolicy, delPolicy) })
-        {
-            List<double> lib = Time(runs, () => nft.Apply(add), () => nft.Apply(del));
-            Row($"libnftables      ({set})", lib, null);
-            double libMed = Percentile(lib, 0.5);
-
-            List<double> spawn = Time(runs, () => ns.Run(() => Spawn("nft", add.TrimEnd('\n'))), () => ns.Run(() => Spawn("nft", del.TrimEnd('\n'))));
-            Row($"spawned nft      ({set})", spawn, libMed);
-
-            List<double> netnsExec = Time(runs, () => Spawn("ip", $"netns exec {ns.Name} nft {add.TrimEnd('\n')}"), () => Spawn("ip", $"netns exec {ns.Name} nft {del.TrimEnd('\n')}"));
-            Row($"ip netns exec nft ({set})", netnsExec, libMed);
-            Console.WriteLine($"  => libnftables is {Percentile(spawn, 0.5) / libMed:F1}x faster than spawning nft, {Percentile(netnsExec, 0.5) / libMed:F1}x faster than ip netns exec nft (target >= 5x)");
-        }
+        Console.WriteLine();
+        summary.ForEach(Console.WriteLine);
 
         Console.WriteLine();
         Console.WriteLine("full rebuild of table inet weft (add table; delete table; the table with its sets, chains, elements) in one transaction");
@@ -131,6 +128,14 @@ public static class NftBench
         [
             new NftSet("addrs", [NftDataType.Ipv4Addr], NftSetFlags.None,
                 Enumerable.Range(0, plain).Select(i => NftElement.Of(NftValue.Address(V4(0x0AFF0000u + (uint)i)))).ToList()),
+            new NftSet("policy_exact", [NftDataType.Mark, NftDataType.Ipv4Addr, NftDataType.InetProto, NftDataType.InetService], NftSetFlags.None,
+                Enumerable.Range(0, plain).Select(i => new NftElement(
+                [
+                    NftValue.Mark((uint)(i % 4000) + 1),
+                    NftValue.Address(V4(0x0AFF0000u + (uint)(i / 4))),
+                    (i & 1) == 0 ? NftValue.Tcp : NftValue.Udp,
+                    NftValue.Port((ushort)(8080 + (i & 2))),
+                ])).ToList()),
             new NftSet("policy_allow", [NftDataType.Mark, NftDataType.Ipv4Addr, NftDataType.InetProto, NftDataType.InetService], interval ? NftSetFlags.Interval : NftSetFlags.None,
                 Enumerable.Range(0, policies).Select(i => new NftElement(
                 [
@@ -144,11 +149,12 @@ public static class NftBench
 
     private static IPAddress V4(uint a) => new([(byte)(a >> 24), (byte)(a >> 16), (byte)(a >> 8), (byte)a]);
 
-    private static List<double> Time(int runs, Action add, Action del)
+    private static (List<double> Add, List<double> Delete) Time(int runs, Action add, Action del)
     {
         add();
         del(); // warm-up
-        var samples = new List<double>(runs * 2);
+        var adds = new List<double>(runs);
+        var dels = new List<double>(runs);
         for (int i = 0; i < runs; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
@@ -156,12 +162,13 @@ public static class NftBench
             long t1 = Stopwatch.GetTimestamp();
             del();
             long t2 = Stopwatch.GetTimestamp();
-            samples.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
-            samples.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
+            adds.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+            dels.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
         }
 
-        samples.Sort();
-        return samples;
+        adds.Sort();
+        dels.Sort();
+        return (adds, dels);
     }
 
     private static int Spawn(string file, string args)

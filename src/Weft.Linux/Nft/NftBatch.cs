@@ -69,7 +69,37 @@ public sealed class NftBatch
         return this;
     }
 
-    /// <summary>Replaces a set's or map's contents: <c>flush set</c> then the elements, in this transaction.</summary>
+    /// <summary>
+    /// Brings a set or map from <paramref name="current"/> (e.g. <see cref="NftContext.ListElements"/>)
+    /// to <paramref name="desired"/> with the fewest changes: deletes what is no longer wanted, adds
+    /// what is missing (a map element whose value changed is deleted and re-added). Returns how many
+    /// elements were deleted and added. Nothing is rendered when they already agree.
+    /// </summary>
+    public (int Deleted, int Added) SyncElements(NftTable table, string setOrMap, IEnumerable<NftElement> current, IEnumerable<NftElement> desired)
+    {
+        var have = current.ToHashSet();
+        var want = desired.ToHashSet();
+        var delete = have.Where(e => !want.Contains(e)).ToList();
+        var add = want.Where(e => !have.Contains(e)).ToList();
+        if (delete.Count > 0)
+        {
+            DeleteElements(table, setOrMap, delete);
+        }
+
+        if (add.Count > 0)
+        {
+            AddElements(table, setOrMap, add);
+        }
+
+        return (delete.Count, add.Count);
+    }
+
+    /// <summary>
+    /// Replaces a set's or map's contents: <c>flush set</c> then the elements, in this transaction.
+    /// Avoid it for large concatenated interval sets: on kernel 6.x a flush followed by re-adding
+    /// 10,000 such elements in one transaction costs seconds of kernel time (pipapo); use
+    /// <see cref="SyncElements"/> or <see cref="ReplaceTable"/>.
+    /// </summary>
     public NftBatch ReplaceElements(NftTable table, string setOrMap, IEnumerable<NftElement> elements)
     {
         INftSetLike set = Find(table, setOrMap);

@@ -51,6 +51,28 @@ public class NftRenderTests
         Assert.Equal(many.Count, lines.Sum(l => l.Split(',').Length));
     }
 
+    [Fact]
+    public void SyncElements_renders_only_the_difference()
+    {
+        NftTable t = Table();
+        NftElement keep = NftElement.Map(Ip("10.255.12.2"), NftValue.Mark(5));
+        NftElement changedOld = NftElement.Map(Ip("10.255.12.3"), NftValue.Mark(6));
+        NftElement changedNew = NftElement.Map(Ip("10.255.12.3"), NftValue.Mark(7));
+        NftElement gone = NftElement.Map(Ip("10.255.12.4"), NftValue.Mark(8));
+        NftElement added = NftElement.Map(Ip("10.255.12.5"), NftValue.Mark(9));
+
+        var batch = new NftBatch();
+        Assert.Equal((2, 2), batch.SyncElements(t, "tags", [keep, changedOld, gone], [keep, changedNew, added]));
+        Assert.Equal(
+            "delete element inet weft tags { 10.255.12.3 : 0x6, 10.255.12.4 : 0x8 }\n" +
+            "add element inet weft tags { 10.255.12.3 : 0x7, 10.255.12.5 : 0x9 }\n",
+            batch.Render());
+
+        var same = new NftBatch();
+        Assert.Equal((0, 0), same.SyncElements(t, "tags", [keep], [keep]));
+        Assert.True(same.IsEmpty);
+    }
+
     [Theory]
     [InlineData("10.255.0.0", 16, "10.255.0.0/16")]
     [InlineData("0.0.0.0", 0, "0.0.0.0/0")]
