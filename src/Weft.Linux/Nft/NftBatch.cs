@@ -175,30 +175,43 @@ public sealed class NftBatch
 
     private void ElementLines(string verb, string t, INftSetLike set, IEnumerable<NftElement> elements)
     {
-        var chunk = new List<string>(ElementsPerLine);
+        int inLine = 0;
         foreach (NftElement e in elements)
         {
-            chunk.Add(ElementText(set, e));
-            if (chunk.Count == ElementsPerLine)
+            Check(set, e);
+            if (inLine == 0)
             {
-                Flush();
+                _script.Append(verb).Append(" element ").Append(t).Append(' ').Append(set.Name).Append(" { ");
+            }
+            else
+            {
+                _script.Append(", ");
+            }
+
+            AppendElement(_script, set, e);
+            if (++inLine == ElementsPerLine)
+            {
+                _script.Append(" }\n");
+                inLine = 0;
             }
         }
 
-        Flush();
-
-        void Flush()
+        if (inLine > 0)
         {
-            if (chunk.Count > 0)
-            {
-                Line($"{verb} element {t} {set.Name} {{ {string.Join(", ", chunk)} }}");
-                chunk.Clear();
-            }
+            _script.Append(" }\n");
         }
     }
 
     /// <summary>Checks an element against its set's types and flags and renders it.</summary>
     internal static string ElementText(INftSetLike set, NftElement e)
+    {
+        Check(set, e);
+        var sb = new StringBuilder();
+        AppendElement(sb, set, e);
+        return sb.ToString();
+    }
+
+    private static void Check(INftSetLike set, NftElement e)
     {
         CheckFields(set, "key", set.KeyTypes, e.Key, allowRanges: set.Flags.HasFlag(NftSetFlags.Interval));
         if (set.ValueTypes.Count == 0)
@@ -217,18 +230,43 @@ public sealed class NftBatch
 
             CheckFields(set, "value", set.ValueTypes, e.Value, allowRanges: false);
         }
+    }
 
-        if (set.KeyTypes.Count > 1 && set.Flags.HasFlag(NftSetFlags.Interval) && !e.Key.Any(v => v.IsRange))
+    private static void AppendElement(StringBuilder sb, INftSetLike set, NftElement e)
+    {
+        // nft 1.0.6 sends a concatenated interval element whose fields are all single values with a
+        // key layout that `delete element` cannot find (ENOENT) when fields are narrower than 32
+        // bits (inet_proto, inet_service). Writing the last field as the range v-v makes nft build
+        // the same element the kernel holds; it reads back as the single value.
+        bool lastAsRange = e.Key.Count > 1 && set.Flags.HasFlag(NftSetFlags.Interval);
+        for (int i = 0; i < e.Key.Count && lastAsRange; i++)
         {
-            // nft 1.0.6 sends a concatenated interval element whose fields are all single values
-            // with a key layout that `delete element` cannot find (ENOENT) when fields are narrower
-            // than 32 bits (inet_proto, inet_service). Writing the last field as the range v-v makes
-            // nft build the same element the kernel holds; it reads back as the single value.
-            string key = string.Join(" . ", e.Key.Select((v, i) => i == e.Key.Count - 1 ? v.ToRangeString() : v.ToString()));
-            return e.Value is null ? key : $"{key} : {string.Join(" . ", e.Value)}";
+            lastAsRange = !e.Key[i].IsRange;
         }
 
-        return e.ToString();
+        for (int i = 0; i < e.Key.Count; i++)
+        {
+            if (i > 0)
+            {
+                sb.Append(" . ");
+            }
+
+            e.Key[i].AppendTo(sb, asRange: lastAsRange && i == e.Key.Count - 1);
+        }
+
+        if (e.Value is { } value)
+        {
+            sb.Append(" : ");
+            for (int i = 0; i < value.Count; i++)
+            {
+                if (i > 0)
+                {
+                    sb.Append(" . ");
+                }
+
+                value[i].AppendTo(sb, asRange: false);
+            }
+        }
     }
 
     private static void CheckFields(INftSetLike set, string what, IReadOnlyList<NftDataType> types, IReadOnlyList<NftValue> values, bool allowRanges)

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace Weft.Linux.Nft;
@@ -238,6 +239,39 @@ public readonly partial struct NftValue : IEquatable<NftValue>
             NftDataType.Mark => $"0x{(uint)_low:x}-0x{(uint)_high:x}",
             _ => $"{(ulong)_low}-{(ulong)_high}",
         };
+    }
+
+    /// <summary>Appends the nft syntax (fast paths for the common single values).</summary>
+    internal void AppendTo(StringBuilder sb, bool asRange)
+    {
+        if (asRange)
+        {
+            sb.Append(ToRangeString());
+            return;
+        }
+
+        if (IsRange)
+        {
+            sb.Append(ToString());
+            return;
+        }
+
+        switch (Type)
+        {
+            case NftDataType.Ipv4Addr:
+                uint a = (uint)_low;
+                sb.Append(a >> 24).Append('.').Append((a >> 16) & 0xff).Append('.').Append((a >> 8) & 0xff).Append('.').Append(a & 0xff);
+                return;
+            case NftDataType.Mark:
+                sb.Append("0x").Append(((uint)_low).ToString("x", CultureInfo.InvariantCulture));
+                return;
+            case NftDataType.InetService:
+                sb.Append((ushort)_low);
+                return;
+            default:
+                sb.Append(ToString());
+                return;
+        }
     }
 
     public bool Equals(NftValue other) =>
