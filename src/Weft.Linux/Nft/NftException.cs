@@ -100,7 +100,9 @@ public sealed partial class NftException : KernelException
             "Operation not supported" => Linux.Errno.EOPNOTSUPP,
             _ => 0,
         };
-        return kernel && lastErrno > 0 ? lastErrno : fromText;
+        // The text names the kernel's errno exactly; errno itself may have been overwritten by the
+        // time nft returns, so it only fills in for strerror texts not listed here.
+        return fromText != 0 ? fromText : kernel && lastErrno > 0 ? lastErrno : 0;
     }
 
     [GeneratedRegex(@"Error: (Could not process rule: )?([^;\n]+)")]
