@@ -278,6 +278,11 @@ public sealed class NftBatch
 
         for (int i = 0; i < values.Count; i++)
         {
+            if (values[i].Type == NftDataType.None)
+            {
+                throw new ArgumentException($"'{set.Name}' {what} field {i + 1} is an uninitialised (default) {nameof(NftValue)}");
+            }
+
             if (values[i].Type != types[i])
             {
                 throw new ArgumentException($"'{set.Name}' {what} field {i + 1} is {types[i].Keyword()}, got {values[i].Type.Keyword()} {values[i]}");

@@ -140,6 +140,13 @@ public class NftRenderTests
         }));
 
     [Fact]
+    public void A_default_value_cannot_be_rendered()
+    {
+        Assert.Throws<InvalidOperationException>(() => default(NftValue).ToString());
+        Assert.Throws<ArgumentException>(() => new NftBatch().AddElements(Table(), "underlay", [NftElement.Of(default(NftValue))]));
+    }
+
+    [Fact]
     public void Prefix_with_host_bits_is_refused_with_the_right_prefix_named()
     {
         var e = Assert.Throws<ArgumentException>(() => NftValue.Prefix("10.255.12.2/24"));
