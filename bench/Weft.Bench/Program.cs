@@ -1,9 +1,11 @@
 return args.Length > 0 && args[0] == "linux"
     ? Weft.Bench.LinuxBench.Run(args[1..])
+    : args.Length > 0 && args[0] == "nft"
+    ? Weft.Bench.NftBench.Run(args[1..])
     : Usage();
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: weft-bench <area> [options]\n  linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete");
+    Console.Error.WriteLine("usage: weft-bench <area> [options]\n  linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete\n  nft [--elements 10000] [--runs 200]   libnftables vs spawned nft: set-element change; full rebuild of 10k/50k sets");
     return 2;
 }
