@@ -1,0 +1,49 @@
+using System.Text;
+
+namespace Weft.Cli.Lab;
+
+/// <summary>
+/// Who reaches whom: one cell per (source app, destination app), from every source instance to
+/// every destination instance. Rendered as a table with ✓ (all attempts connected), ✗ (none) or
+/// "k/n" (some).
+/// </summary>
+public sealed record Matrix(IReadOnlyList<string> Apps, IReadOnlyList<MatrixCell> Cells)
+{
+    public MatrixCell? Get(string source, string destination) => Cells.FirstOrDefault(c => c.Source == source && c.Destination == destination);
+
+    public string Render()
+    {
+        var w = Math.Max(8, Apps.Max(a => a.Length) + 2);
+        var sb = new StringBuilder();
+        sb.Append("  ").Append("from \\ to".PadRight(w));
+        foreach (var a in Apps) sb.Append(a.PadRight(w));
+        sb.Append('\n');
+        foreach (var src in Apps)
+        {
+            sb.Append("  ").Append(src.PadRight(w));
+            foreach (var dst in Apps)
+            {
+                var cell = src == dst ? "·" : Get(src, dst)?.Symbol ?? "?";
+                sb.Append(cell.PadRight(w));
+            }
+            sb.Append('\n');
+        }
+        return sb.ToString().Replace(" \n", "\n", StringComparison.Ordinal).TrimEnd(' ');
+    }
+
+    public static Matrix From(IReadOnlyList<string> apps, IEnumerable<CurlResult> results)
+    {
+        var byPair = results.GroupBy(r => (Src: AppOf(r.Source), Dst: AppOf(r.Destination)));
+        var cells = byPair.Select(g => new MatrixCell(g.Key.Src, g.Key.Dst, g.Count(r => r.Ok), g.Count())).ToList();
+        return new Matrix(apps, cells);
+    }
+
+    private static string AppOf(string instance) => instance.Split('/')[0];
+}
+
+public sealed record MatrixCell(string Source, string Destination, int Connected, int Attempts)
+{
+    public string Symbol => Connected == Attempts ? "✓" : Connected == 0 ? "✗" : $"{Connected}/{Attempts}";
+    public bool All => Connected == Attempts;
+    public bool None => Connected == 0;
+}
