@@ -136,7 +136,7 @@ public static partial class Host
             // bin/weft is a symlink to bin/lib/weft/weft: the siblings are next to the link, i.e. in bin/.
             var dir = Path.GetDirectoryName(exe)!;
             var up = Path.GetFullPath(Path.Combine(dir, "..", ".."));
-            if (Path.GetFileName(Path.GetDirectoryName(dir)) == "lib" && File.Exists(Path.Combine(up, "weft-server"))) return up;
+            if (Path.GetFileName(Path.GetDirectoryName(dir)) == "lib") return up;
             return dir;
         }
     }

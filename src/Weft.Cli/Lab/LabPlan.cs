@@ -1,4 +1,3 @@
-using System.Net;
 using Weft.Cli.Cli;
 
 namespace Weft.Cli.Lab;
@@ -29,12 +28,15 @@ public sealed class LabPlan
 
     private LabPlan(string name) => Name = name;
 
-    /// <summary>Validates a lab name: 1–16 characters of a-z, 0-9 and '-', starting with a letter or digit.</summary>
+    /// <summary>
+    /// Validates a lab name: 1–16 characters of a-z and 0-9. No '-': then the namespace prefix
+    /// weft-lab-NAME- of one lab never matches another lab's namespaces.
+    /// </summary>
     public static LabPlan For(string? name)
     {
         name ??= DefaultName;
-        if (!IsValidName(name, 16))
-            throw new CliException($"invalid lab name '{name}'", "use 1–16 characters: lower-case letters, digits and '-' (e.g. --name demo)", ExitCodes.Usage);
+        if (!IsValidName(name, 16) || name.Contains('-'))
+            throw new CliException($"invalid lab name '{name}'", "use 1–16 characters: lower-case letters and digits (e.g. --name demo)", ExitCodes.Usage);
         return new LabPlan(name);
     }
 
@@ -101,6 +103,4 @@ public sealed class LabPlan
         }
         return result;
     }
-
-    public static bool IsUnderlayIp(string s) => IPAddress.TryParse(s, out var ip) && ip.ToString().StartsWith("198.18.0.", StringComparison.Ordinal);
 }

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Weft.Cli.Lab;
 
 /// <summary>
@@ -13,22 +11,10 @@ public sealed record Matrix(IReadOnlyList<string> Apps, IReadOnlyList<MatrixCell
 
     public string Render()
     {
-        var w = Math.Max(8, Apps.Max(a => a.Length) + 2);
-        var sb = new StringBuilder();
-        sb.Append("  ").Append("from \\ to".PadRight(w));
-        foreach (var a in Apps) sb.Append(a.PadRight(w));
-        sb.Append('\n');
+        var table = new Cli.Table(["from \\ to", .. Apps]);
         foreach (var src in Apps)
-        {
-            sb.Append("  ").Append(src.PadRight(w));
-            foreach (var dst in Apps)
-            {
-                var cell = src == dst ? "·" : Get(src, dst)?.Symbol ?? "?";
-                sb.Append(cell.PadRight(w));
-            }
-            sb.Append('\n');
-        }
-        return sb.ToString().Replace(" \n", "\n", StringComparison.Ordinal).TrimEnd(' ');
+            table.Add([src, .. Apps.Select(dst => src == dst ? "·" : Get(src, dst)?.Symbol ?? "?")]);
+        return string.Concat(table.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "  " + l + "\n"));
     }
 
     public static Matrix From(IReadOnlyList<string> apps, IEnumerable<CurlResult> results)
