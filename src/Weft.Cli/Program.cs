@@ -45,6 +45,13 @@ namespace Weft.Cli
                 if (e.Hint is not null) error.WriteLine(e.Hint.TrimEnd());
                 return e.ExitCode;
             }
+            catch (Weft.Linux.KernelException e)
+            {
+                output.Flush();
+                error.WriteLine($"weft: {e.Message}");
+                error.WriteLine(e.Errno == Weft.Linux.Errno.EPERM ? "this needs root: run it with sudo" : "the kernel refused it; `weft lab status` shows what the lab has");
+                return ExitCodes.Failed;
+            }
             catch (OperationCanceledException) when (cts.IsCancellationRequested)
             {
                 error.WriteLine("weft: interrupted");

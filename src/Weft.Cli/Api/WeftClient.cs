@@ -128,7 +128,7 @@ public sealed class WeftClient : IDisposable
         {
             response = await _http.SendAsync(request, ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or TaskCanceledException or NetnsException)
+        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or TaskCanceledException or Weft.Linux.KernelException)
         {
             var why = e.InnerException is { } inner ? inner.Message : e.Message;
             throw new CliException($"cannot reach the server at {_server}: {why}",

@@ -97,7 +97,7 @@ public static class InfoCommands
             if (!status.Contains(" 200", StringComparison.Ordinal)) throw new CliException($"{url} answered {status}");
             return at >= 0 ? text[(at + 4)..] : text;
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or NetnsException)
+        catch (Exception e) when (e is SocketException or OperationCanceledException or Weft.Linux.KernelException)
         {
             throw new CliException($"cannot reach the agent at {url}{(netns is null ? "" : " in " + netns)}: {e.Message}", "is the agent running? weft lab status", ExitCodes.Unreachable);
         }

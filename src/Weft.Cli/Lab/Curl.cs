@@ -38,7 +38,7 @@ public static class Curl
         {
             return new CurlResult(source, destination, ip, port, proto, false, null, Describe(e.SocketErrorCode), sw.Elapsed.TotalMilliseconds);
         }
-        catch (Exception e) when (e is IOException or NetnsException)
+        catch (Exception e) when (e is IOException or Weft.Linux.KernelException)
         {
             return new CurlResult(source, destination, ip, port, proto, false, null, e.Message, sw.Elapsed.TotalMilliseconds);
         }

@@ -103,7 +103,7 @@ public sealed class LabRunner : IDisposable
         p.Step("control", $"{Plan.ControlNetns}, {LabPlan.Uplink} {LabPlan.ServerIp}", () =>
         {
             LabNet.NetnsAdd(Plan.ControlNetns);
-            LabNet.Uplink(Plan.FabricNetns, LabPlan.Bridge, LabPlan.FabricPort(0), Plan.ControlNetns, LabPlan.Uplink, $"{LabPlan.ServerIp}/{LabPlan.UnderlayPrefix}");
+            LabNet.Uplink(Plan.FabricNetns, LabPlan.Bridge, LabPlan.FabricPort(0), Plan.ControlNetns, LabPlan.Uplink, LabPlan.ServerIp, LabPlan.UnderlayPrefix);
         });
         ct.ThrowIfCancellationRequested();
 
@@ -120,7 +120,7 @@ public sealed class LabRunner : IDisposable
             p.Step(cell.Name, $"{cell.Netns}, {LabPlan.Uplink} {cell.UnderlayIp}", () =>
             {
                 LabNet.NetnsAdd(cell.Netns);
-                LabNet.Uplink(Plan.FabricNetns, LabPlan.Bridge, LabPlan.FabricPort(kk), cell.Netns, LabPlan.Uplink, $"{cell.UnderlayIp}/{LabPlan.UnderlayPrefix}");
+                LabNet.Uplink(Plan.FabricNetns, LabPlan.Bridge, LabPlan.FabricPort(kk), cell.Netns, LabPlan.Uplink, cell.UnderlayIp, LabPlan.UnderlayPrefix);
                 LabNet.Sysctl(cell.Netns, "net.ipv4.ip_forward", "1");
                 Directory.CreateDirectory(cell.StateDir);
             });
@@ -185,7 +185,7 @@ public sealed class LabRunner : IDisposable
             s.Connect(new IPEndPoint(IPAddress.Parse(uri.Host), uri.Port));
             return true;
         }
-        catch (SocketException) { return false; }
+        catch (Exception e) when (e is SocketException or Weft.Linux.KernelException) { return false; }
     }
 
     private static void WaitFor(Func<bool> ready, TimeSpan timeout, CancellationToken ct, Func<string?> died, string log, string what)
@@ -339,7 +339,7 @@ public sealed class LabRunner : IDisposable
             s.Connect(new IPEndPoint(IPAddress.Loopback, port));
             return true;
         }
-        catch (SocketException) { return false; }
+        catch (Exception e) when (e is SocketException or Weft.Linux.KernelException) { return false; }
     }
 
     private void RemoveInstance(LabApp app, LabInstance inst)
