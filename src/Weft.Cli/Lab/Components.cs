@@ -15,15 +15,21 @@ public static class Components
     /// <summary>The agent's local state endpoint, on the cell's loopback.</summary>
     public const string AgentStateUrl = "http://127.0.0.1:8721/state";
 
-    /// <summary>weft-server init --dir DIR: CA, certificates, admin token and config, once per lab.</summary>
-    public static LabServer InitServer(LabPlan plan)
+    /// <summary>weft-server's mutual-TLS port for agents.</summary>
+    public const int InternalPort = 4003;
+
+    /// <summary>
+    /// weft-server init --dir DIR: CA, server certificate (SAN 198.18.0.2), one client certificate
+    /// per cell's agent, admin token and config, once per lab. Equivalent to:
+    /// weft-server init --dir DIR --server-ip 198.18.0.2 --agent-names cell-1,cell-2
+    /// </summary>
+    public static LabServer InitServer(LabPlan plan, IEnumerable<string> cells)
     {
         var dir = plan.ServerDir;
-        var config = Path.Combine(dir, "weft-server.json");
-        if (!File.Exists(config))
+        if (!File.Exists(Path.Combine(dir, "weft-server.json")))
         {
             Directory.CreateDirectory(dir);
-            var r = Host.Run(Host.Tool("weft-server"), ["init", "--dir", dir, "--listen", $"{LabPlan.ServerIp}:{ServerPort}", "--san", LabPlan.ServerIp], timeout: TimeSpan.FromSeconds(60));
+            var r = Host.Run(Host.Tool("weft-server"), ["init", "--dir", dir, "--server-ip", LabPlan.ServerIp, "--agent-names", string.Join(',', cells)], timeout: TimeSpan.FromSeconds(60));
             if (!r.Ok) throw new CliException($"weft-server init failed: {(r.Stderr + r.Stdout).Trim()}");
         }
         return new LabServer
@@ -32,15 +38,34 @@ public static class Components
             Ip = LabPlan.ServerIp,
             Url = $"http://{LabPlan.ServerIp}:{ServerPort}",
             TokenFile = Path.Combine(dir, "admin.token"),
-            CaFile = File.Exists(Path.Combine(dir, "ca.pem")) ? Path.Combine(dir, "ca.pem") : null,
+            CaFile = Path.Combine(dir, "ca.crt"),
             Dir = dir,
         };
     }
 
+    /// <summary>A client certificate for a cell added after init. Equivalent to: weft-server agent-cert --dir DIR --name CELL.</summary>
+    public static void EnsureAgentCert(LabServer server, string cell)
+    {
+        if (File.Exists(AgentCert(server, cell))) return;
+        var r = Host.Run(Host.Tool("weft-server"), ["agent-cert", "--dir", server.Dir, "--name", cell], timeout: TimeSpan.FromSeconds(30));
+        if (!r.Ok) throw new CliException($"weft-server agent-cert failed: {(r.Stderr + r.Stdout).Trim()}");
+    }
+
+    private static string AgentCert(LabServer server, string cell) => Path.Combine(server.Dir, "agents", cell + ".crt");
+
     public static IReadOnlyList<string> ServerArgs(LabServer server) => ["--config", Path.Combine(server.Dir, "weft-server.json")];
 
-    public static IReadOnlyList<string> AgentArgs(LabPlan plan, LabServer server, LabCell cell)
-        => ["--cell", cell.Name, "--underlay-ip", cell.UnderlayIp, "--state-dir", cell.StateDir, "--server-dir", server.Dir];
+    public static IReadOnlyList<string> AgentArgs(LabServer server, LabCell cell) =>
+    [
+        "--cell-id", cell.Name,
+        "--underlay-ip", cell.UnderlayIp,
+        "--underlay-dev", LabPlan.Uplink,
+        "--state-dir", cell.StateDir,
+        "--server", $"https://{server.Ip}:{InternalPort}",
+        "--ca", Path.Combine(server.Dir, "ca.crt"),
+        "--cert", AgentCert(server, cell.Name),
+        "--key", Path.Combine(server.Dir, "agents", cell.Name + ".key"),
+    ];
 
     /// <summary>The cell's lease, once its agent has one (lease.json in the cell's state dir).</summary>
     public static string? LeaseSubnet(LabCell cell)

@@ -129,7 +129,7 @@ public sealed class LabRunner : IDisposable
 
         if (State.Server is null)
         {
-            State.Server = p.Step("certs", $"weft-server init --dir {Plan.ServerDir}", () => Components.InitServer(Plan));
+            State.Server = p.Step("certs", $"weft-server init --dir {Plan.ServerDir}", () => Components.InitServer(Plan, State.Cells.Select(c => c.Name)));
             Save();
         }
         var server = State.Server;
@@ -148,7 +148,8 @@ public sealed class LabRunner : IDisposable
         var starting = new List<LabCell>();
         foreach (var cell in State.Cells.Where(c => !Host.IsAlive(c.Agent)))
         {
-            cell.Agent = Host.Spawn(cell.Netns, Host.Tool("weft-agent"), Components.AgentArgs(Plan, server, cell), AgentLog(cell));
+            Components.EnsureAgentCert(server, cell.Name);
+            cell.Agent = Host.Spawn(cell.Netns, Host.Tool("weft-agent"), Components.AgentArgs(server, cell), AgentLog(cell));
             starting.Add(cell);
         }
         Save();
