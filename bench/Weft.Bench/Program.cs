@@ -1,1 +1,11 @@
-Console.Error.WriteLine("usage: weft-bench <area>"); return 2;
+return args.FirstOrDefault() switch
+{
+    "cni" => Weft.Bench.CniBench.Run(args[1..]),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: weft-bench <area> [options]   areas: cni");
+    return 2;
+}

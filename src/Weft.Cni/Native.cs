@@ -47,5 +47,8 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, SetLastError = true)]
     public static partial nint sendto(int fd, byte* buf, nuint len, int flags, SockaddrUn* addr, uint addrlen);
 
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int statfs(string path, long* buf);
+
     public static int Errno => Marshal.GetLastPInvokeError();
 }
