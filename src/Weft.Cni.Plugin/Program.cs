@@ -40,6 +40,8 @@ internal static class Errors
     public static (int Code, string Msg, string? Details) Map(Exception e) => e switch
     {
         CniException c => (c.Code, c.Message, c.Details),
+        Weft.Linux.KernelException k => (CniErrorCode.KernelError, $"kernel call failed: {k.Operation}",
+            $"errno {k.Errno} ({Weft.Linux.Errno.Name(k.Errno)}): {k.Message}"),
         IOException io => (CniErrorCode.IoFailure, "I/O failure", io.Message),
         UnauthorizedAccessException ua => (CniErrorCode.IoFailure, "permission denied", ua.Message),
         _ => (CniErrorCode.Internal, "internal error in weft-cni", e.ToString()),
