@@ -74,7 +74,7 @@ public sealed class LabRunner : IDisposable
         }
         catch (Exception e) when (fresh && e is not OutOfMemoryException)
         {
-            _out.WriteLine(ct.IsCancellationRequested ? "interrupted: removing what was created" : $"failed: {e.Message}; removing what was created");
+            _out.WriteLine(ct.IsCancellationRequested ? "interrupted: removing what was created" : $"failed ({e.GetType().Name}): removing what was created");
             try { Down(new Progress(_out, quiet: true)); } catch (CliException) { }
             if (ct.IsCancellationRequested) throw new CliException("interrupted: the lab was removed", null, 130);
             throw;
