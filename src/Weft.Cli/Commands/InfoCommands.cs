@@ -31,13 +31,15 @@ public static class InfoCommands
         using var client = ctx.Client();
         using var doc = await client.GetDocument("/weft/v1/apps", ctx.Cancel);
         if (ctx.Json) { ctx.Out.WriteLine(Pretty(doc)); return ExitCodes.Ok; }
+        var names = await AppDirectory.Load(client, ctx.Profile, ctx.Cancel);
+        string? Name(JsonElement a) => Str(a, "name") ?? names.NameOf(Str(a, "id") ?? "");
         var table = new Table("app", "id", "tag", "instance", "ip", "cell");
-        foreach (var a in Array(doc.RootElement, "apps").OrderBy(a => Str(a, "name") ?? Str(a, "id"), StringComparer.Ordinal))
+        foreach (var a in Array(doc.RootElement, "apps").OrderBy(a => Name(a) ?? Str(a, "id"), StringComparer.Ordinal))
         {
             var instances = Array(a, "instances").OrderBy(i => i.TryGetProperty("instance_index", out var x) && x.TryGetInt32(out var n) ? n : 0).ToList();
-            if (instances.Count == 0) table.Add(Str(a, "name") ?? "-", Str(a, "id"), Str(a, "tag") ?? "-", "-", "-", "-");
+            if (instances.Count == 0) table.Add(Name(a) ?? "-", Str(a, "id"), Str(a, "tag") ?? "-", "-", "-", "-");
             foreach (var i in instances)
-                table.Add(Str(a, "name") ?? "-", Str(a, "id"), Str(a, "tag") ?? "-", i.TryGetProperty("instance_index", out var ix) ? ix.ToString() : "-", Str(i, "ip"), Str(i, "cell_id"));
+                table.Add(Name(a) ?? "-", Str(a, "id"), Str(a, "tag") ?? "-", i.TryGetProperty("instance_index", out var ix) ? ix.ToString() : "-", Str(i, "ip"), Str(i, "cell_id"));
         }
         ctx.Out.Write(table.Count == 0 ? "no apps\n" : table.ToString());
         return ExitCodes.Ok;
