@@ -13,7 +13,7 @@ public static class Components
     public const int ServerPort = 4002;
 
     /// <summary>The agent's local state endpoint, on the cell's loopback.</summary>
-    public const string AgentStateUrl = "http://127.0.0.1:8721/state";
+    public const string AgentStateUrl = "http://" + AgentListen + "/state";
 
     /// <summary>weft-server's mutual-TLS port for agents.</summary>
     public const int InternalPort = 4003;
@@ -55,17 +55,36 @@ public static class Components
 
     public static IReadOnlyList<string> ServerArgs(LabServer server) => ["--config", Path.Combine(server.Dir, "weft-server.json")];
 
+    /// <summary>
+    /// weft-agent run … (docs/agent.md), run inside the cell's namespace; its local endpoints
+    /// (/health, /metrics, /state) listen on the cell's loopback, <see cref="AgentListen"/>.
+    /// </summary>
     public static IReadOnlyList<string> AgentArgs(LabServer server, LabCell cell) =>
     [
+        "run",
         "--cell-id", cell.Name,
         "--underlay-ip", cell.UnderlayIp,
-        "--underlay-dev", LabPlan.Uplink,
+        "--underlay-interface", LabPlan.Uplink,
         "--state-dir", cell.StateDir,
         "--server", $"https://{server.Ip}:{InternalPort}",
         "--ca", Path.Combine(server.Dir, "ca.crt"),
         "--cert", AgentCert(server, cell.Name),
         "--key", Path.Combine(server.Dir, "agents", cell.Name + ".key"),
+        "--listen", AgentListen,
     ];
+
+    public const string AgentListen = "127.0.0.1:8721";
+
+    /// <summary>True when the cell's agent answers /health with 200 (lease held, table applied).</summary>
+    public static bool AgentReady(LabCell cell)
+    {
+        try
+        {
+            Commands.InfoCommands.HttpGet($"http://{AgentListen}/health", cell.Netns, CancellationToken.None).GetAwaiter().GetResult();
+            return true;
+        }
+        catch (CliException) { return false; }
+    }
 
     /// <summary>The cell's lease, once its agent has one (lease.json in the cell's state dir).</summary>
     public static string? LeaseSubnet(LabCell cell)

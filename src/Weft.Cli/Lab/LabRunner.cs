@@ -157,7 +157,7 @@ public sealed class LabRunner : IDisposable
         {
             p.Step("agent", () =>
             {
-                WaitFor(() => Components.LeaseSubnet(cell) is not null, TimeSpan.FromSeconds(20), ct,
+                WaitFor(() => Components.LeaseSubnet(cell) is not null && Components.AgentReady(cell), TimeSpan.FromSeconds(30), ct,
                     () => Host.IsAlive(cell.Agent) ? null : "weft-agent exited", AgentLog(cell), $"{cell.Name}'s agent to get a lease");
                 return $"weft-agent in {cell.Netns}, lease {Components.LeaseSubnet(cell)}";
             });
