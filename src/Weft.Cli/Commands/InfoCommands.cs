@@ -97,7 +97,7 @@ public static class InfoCommands
             var at = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
             var status = text.Split('\n')[0].Trim();
             if (!status.Contains(" 200", StringComparison.Ordinal)) throw new CliException($"{url} answered {status}");
-            return at >= 0 ? text[(at + 4)..] : text;
+            return at >= 0 ? text[(at + 4)..] : text[(text.IndexOf("\n\n", StringComparison.Ordinal) + 1)..].TrimStart('\n');
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or Weft.Linux.KernelException)
         {
