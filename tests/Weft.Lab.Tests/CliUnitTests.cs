@@ -152,3 +152,20 @@ public class MatrixTests
             "  appB       ✗     ·\n", m.Render());
     }
 }
+
+public class ComponentsTests
+{
+    [Fact]
+    public void The_cni_config_names_the_cells_state_dir_and_carries_cf_style_metadata()
+    {
+        var cell = new LabCell { Name = "cell-1", Netns = "weft-lab-x-cell-1", UnderlayIp = "198.18.0.11", StateDir = "/run/weft/lab/x/cell-1" };
+        var app = new LabApp { Name = "appA", Id = "7c9223a8-58eb-4bd5-bfc6-a2a1cee2e08f", Port = 8080 };
+        Assert.Equal(
+            """{"cniVersion":"1.1.0","name":"weft-lab","type":"weft-cni","stateDir":"/run/weft/lab/x/cell-1","dataDir":"/run/weft/lab/x/cell-1/data","metadata":{"app_id":"7c9223a8-58eb-4bd5-bfc6-a2a1cee2e08f","app_name":"appA","space_id":"weft-lab-space","org_id":"weft-lab-org","instance_index":"2","ports":"8080"}}""",
+            Components.CniConfig(cell, app, 2));
+    }
+
+    [Fact]
+    public void The_containers_ip_is_read_from_the_cni_result()
+        => Assert.Equal("10.255.11.3", Components.ParseCniIp("""{"cniVersion":"1.1.0","interfaces":[{"name":"eth0"}],"ips":[{"address":"10.255.11.3/32","gateway":"169.254.0.1","interface":0}]}"""));
+}

@@ -21,18 +21,18 @@ public sealed class AppDirectory
         _nameById.TryAdd(id, name);
     }
 
-    public static async Task<AppDirectory> Load(WeftClient client, Profile profile, CancellationToken ct)
+    /// <param name="apps">GET /weft/v1/apps already fetched by the caller; fetched here when null.</param>
+    public static async Task<AppDirectory> Load(WeftClient client, Profile profile, CancellationToken ct, JsonDocument? apps = null)
     {
         var dir = new AppDirectory();
         if (profile.Lab is { } lab && LabState.Load(LabPlan.For(lab).StateFile) is { } state)
             foreach (var a in state.Apps) dir.Add(a.Id, a.Name);
         try
         {
-            using var doc = await client.GetDocument("/weft/v1/apps", ct);
-            if (doc.RootElement.TryGetProperty("apps", out var apps) && apps.ValueKind == JsonValueKind.Array)
-                foreach (var a in apps.EnumerateArray())
-                    if (a.TryGetProperty("id", out var id) && id.GetString() is { } i)
-                        dir.Add(i, a.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null);
+            using var fetched = apps is null ? await client.GetDocument("/weft/v1/apps", ct) : null;
+            foreach (var a in InfoCommands.Array((apps ?? fetched)!.RootElement, "apps"))
+                if (InfoCommands.Str(a, "id") is { } id)
+                    dir.Add(id, a.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null);
         }
         catch (CliException e) when (e.ExitCode != ExitCodes.Unreachable)
         {

@@ -31,7 +31,7 @@ public static class InfoCommands
         using var client = ctx.Client();
         using var doc = await client.GetDocument("/weft/v1/apps", ctx.Cancel);
         if (ctx.Json) { ctx.Out.WriteLine(Pretty(doc)); return ExitCodes.Ok; }
-        var names = await AppDirectory.Load(client, ctx.Profile, ctx.Cancel);
+        var names = await AppDirectory.Load(client, ctx.Profile, ctx.Cancel, doc);
         string? Name(JsonElement a) => Str(a, "name") ?? names.NameOf(Str(a, "id") ?? "");
         var table = new Table("app", "id", "tag", "instance", "ip", "cell");
         foreach (var a in Array(doc.RootElement, "apps").OrderBy(a => Name(a) ?? Str(a, "id"), StringComparer.Ordinal))
