@@ -12,7 +12,11 @@ public sealed record PortMapping(int HostPort, int ContainerPort, string Protoco
 
 /// <summary>One container attachment on this cell, as recorded by weft-cni (docs/cell-state.md).</summary>
 public sealed record LocalContainer(string ContainerId, string IfName, IPAddress Ip, string HostVeth, string AppId,
-    IReadOnlyList<PortMapping> PortMappings);
+    IReadOnlyList<PortMapping> PortMappings)
+{
+    public string? SpaceId { get; init; }
+    public int? InstanceIndex { get; init; }
+}
 
 /// <summary>The fixed part of the table: things that change only when the cell itself changes.</summary>
 /// <param name="CellIp">The cell's underlay IP (port mappings DNAT from it).</param>
