@@ -13,11 +13,25 @@ public static class NftScript
     public const string DeleteTable = "add table inet weft\ndelete table inet weft\n";
 
     /// <summary>The whole table, replacing whatever table <c>inet weft</c> holds, in one transaction.</summary>
-    public static string Full(DesiredTable t)
+    public static string Full(DesiredTable t) => Render(t, SkeletonId(t.Cell));
+
+    /// <summary>
+    /// Identifies the skeleton (chains, rules, set declarations) a table was built with; stored as the
+    /// table's comment so a restarted agent can tell whether the kernel's table is one it can patch.
+    /// </summary>
+    public static string SkeletonId(CellSkeleton cell)
+    {
+        var text = Render(new DesiredTable(cell, new Dictionary<string, System.Collections.Immutable.ImmutableSortedSet<string>>()), "");
+        var hash = System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text));
+        return "weft-agent skeleton " + Convert.ToHexStringLower(hash.AsSpan(0, 8));
+    }
+
+    private static string Render(DesiredTable t, string comment)
     {
         var c = t.Cell;
         var sb = new StringBuilder(256 + t.ElementCount * 48);
         sb.Append("add table inet weft\ndelete table inet weft\ntable inet weft {\n");
+        sb.Append("  comment \"").Append(comment).Append("\"\n");
         foreach (var (name, kind, type, flags) in DesiredTable.Sets)
         {
             sb.Append("  ").Append(kind).Append(' ').Append(name).Append(" {\n    type ").Append(type).Append('\n');

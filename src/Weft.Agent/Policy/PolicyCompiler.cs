@@ -79,7 +79,9 @@ public static class PolicyCompiler
         {
             foreach (var (s, e) in MergeRanges(list))
             {
-                allow.Add($"{Mark((uint)tag)} . {ip} . {proto} . {(s == e ? s.ToString(CultureInfo.InvariantCulture) : $"{s}-{e}")}");
+                // Always "start-end", even for one port: nft deletes a single-value element of a
+                // concatenated interval set only when it is written as a range (nft 1.0.6).
+                allow.Add($"{Mark((uint)tag)} . {ip} . {proto} . {s}-{e}");
             }
         }
 

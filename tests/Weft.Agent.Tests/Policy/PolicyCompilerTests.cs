@@ -87,7 +87,7 @@ public class NftDeltaTests
     {
         var before = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
         var after = PolicyCompiler.Compute(Inputs([P1, P2], Container("c1", "10.255.12.2", "backend")));
-        Assert.Equal("add element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n", NftScript.Delta(before, after));
+        Assert.Equal("add element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000-9000 }\n", NftScript.Delta(before, after));
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public class NftDeltaTests
         var after = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend"), Container("w", "10.255.12.5", "worker")));
         Assert.Equal(
             "delete element inet weft src_tag { 10.255.12.5 : 0x00000003 }\n" +
-            "delete element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n",
+            "delete element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000-9000 }\n",
             NftScript.Delta(before, after));
     }
 
@@ -107,7 +107,7 @@ public class NftDeltaTests
         var before = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
         var after = PolicyCompiler.Compute(Inputs([P1, P1 with { StartPort = 8081, EndPort = 8085 }], Container("c1", "10.255.12.2", "backend")));
         Assert.Equal(
-            "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080 }\n" +
+            "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080-8080 }\n" +
             "add element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080-8085 }\n",
             NftScript.Delta(before, after));
     }
@@ -120,7 +120,7 @@ public class NftDeltaTests
         Assert.Equal("", NftScript.Delta(a, b));
         var moved = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")) with
         {
-            Cell = Cell with { CellIp = IPAddress.Parse("198.18.0.99") },
+            Cell = Samples.Cell with { CellIp = IPAddress.Parse("198.18.0.99") },
         });
         Assert.Null(NftScript.Delta(a, moved));
     }
