@@ -121,6 +121,8 @@ public static class ContainerRecordParser
         {
             SpaceId = r.TryGetProperty("spaceId", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null,
             InstanceIndex = r.TryGetProperty("instanceIndex", out var i) && i.ValueKind == JsonValueKind.Number ? i.GetInt32() : null,
+            Ports = r.TryGetProperty("ports", out var ports) && ports.ValueKind == JsonValueKind.Array
+                ? ports.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.Number).Select(x => x.GetInt32()).ToList() : [],
         };
     }
 }

@@ -16,6 +16,7 @@ public sealed record LocalContainer(string ContainerId, string IfName, IPAddress
 {
     public string? SpaceId { get; init; }
     public int? InstanceIndex { get; init; }
+    public IReadOnlyList<int> Ports { get; init; } = [];
 }
 
 /// <summary>The fixed part of the table: things that change only when the cell itself changes.</summary>
