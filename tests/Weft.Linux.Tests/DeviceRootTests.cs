@@ -67,5 +67,7 @@ public class DeviceRootTests
         Sysctl.Write(a.Ns, "net.ipv4.conf.all.rp_filter", "2");
         Assert.Equal("2", a.Exec("sysctl", "-n", "net.ipv4.conf.all.rp_filter").Trim());
         Assert.Equal(Errno.ENOENT, Assert.Throws<KernelException>(() => Sysctl.Read(a.Ns, "net/ipv4/no_such_key")).Errno);
+        Assert.Equal(Errno.EINVAL, Assert.Throws<KernelException>(() => Sysctl.Write(a.Ns, "net/ipv4/ip_forward", "not-a-number")).Errno);
+        Assert.Equal(flipped, Sysctl.Read(a.Ns, "net/ipv4/ip_forward"));
     }
 }
