@@ -255,7 +255,8 @@ public sealed partial class CellAgent
         if (cluster is null)
         {
             // Nothing known yet (first start, no server): never wipe a table that already enforces.
-            if (_dp.Nft.TableExists()) return Task.FromResult(true);
+            try { if (_dp.Nft.TableExists()) return Task.FromResult(true); }
+            catch (Exception e) { LogNftFailed(e.Message); return Task.FromResult(false); }
             cluster = new ClusterSnapshot(0, [], []);
         }
         var underlays = cluster.Leases.Select(l => l.UnderlayIp).ToList();

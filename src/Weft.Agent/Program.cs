@@ -57,7 +57,7 @@ namespace Weft.Agent
             using var cp = new HttpControlPlane(o.Server!, o.Ca!, o.Cert!, o.Key!);
             using var dp = new LinuxDataplane(null, new VtepConfig(o.VtepName));
             var agent = new CellAgent(o, cp, dp, loggerFactory.CreateLogger<CellAgent>());
-            using var cts = new CancellationTokenSource();
+            var cts = new CancellationTokenSource(); // not disposed: ProcessExit may fire after RunAsync returns
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
             AppDomain.CurrentDomain.ProcessExit += (_, _) => cts.Cancel();
 

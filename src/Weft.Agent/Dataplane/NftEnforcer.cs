@@ -20,8 +20,8 @@ public sealed class LibNftRunner(NftContext ctx) : INftRunner, IDisposable
     public void Apply(string script) => ctx.Apply(script);
     public string? TryListTable()
     {
-        try { return ctx.Run("list table inet weft"); }
-        catch (NftException e) when (e.Errno == NftException.ENOENT) { return null; }
+        if (ctx.TryListTableJson(NftFamily.Inet, DesiredTable.TableName) is null) return null;
+        return ctx.Run("list table inet weft");
     }
     public void Dispose() => ctx.Dispose();
 }
