@@ -116,17 +116,22 @@ public static class Demo
         var a = st.FindApp("appA")!.Instances[0];
         var b = st.FindApp("appB")!.Instances[0];
         var n = LabCommands.NameArg(plan);
-        o.WriteLine("look deeper (the packet's way, docs/walkthrough.md):");
-        o.WriteLine($"  weft lab status{n}                                      # cells, leases, instances, IPs, namespaces");
-        o.WriteLine($"  weft lab curl appA appB{n}                              # connect again; try appB appC");
-        o.WriteLine($"  weft policy list --profile {plan.ProfileName}                 # the policies, by app name");
-        o.WriteLine($"  weft agent state --cell cell-1 --lab {plan.Name}                 # what cell-1's agent enforces");
-        o.WriteLine($"  ip netns exec {c1} ip route                # overlay routes: the other cell's subnet via weft-vtep");
-        o.WriteLine($"  ip netns exec {c1} ip -d link show weft-vtep   # VXLAN id 1, dstport 4789, gbp, nolearning");
-        o.WriteLine($"  ip netns exec {c1} bridge fdb show dev weft-vtep   # one FDB entry per remote cell");
-        o.WriteLine($"  ip netns exec {c1} nft list table inet weft    # tags by source IP, the policy set");
-        o.WriteLine($"  ip netns exec {st.FabricNetns} tcpdump -ni {LabPlan.Bridge} -c 4 -vv udp port 4789 &   # VXLAN with the GBP group (appA's tag)");
-        o.WriteLine($"  weft lab curl appA appB{n}                              # ... while the capture runs");
-        o.WriteLine($"  weft lab exec appA/0{n} -- ip addr                      # inside appA's container ({a.Ip}); appB is {b.Ip}");
+        (string Command, string Why)[] lines =
+        [
+            ($"weft lab status{n}", "cells, leases, instances, IPs, namespaces"),
+            ($"weft lab curl appA appB{n}", "connect again; try appB appC"),
+            ($"weft policy list --profile {plan.ProfileName}", "the policies, by app name"),
+            ($"weft agent state --cell cell-1 --lab {plan.Name}", "what cell-1's agent enforces"),
+            ($"ip netns exec {c1} ip route", "the other cell's subnet via weft-vtep"),
+            ($"ip netns exec {c1} ip -d link show weft-vtep", "VXLAN id 1, dstport 4789, gbp, nolearning"),
+            ($"ip netns exec {c1} bridge fdb show dev weft-vtep", "one FDB entry per remote cell"),
+            ($"ip netns exec {c1} nft list table inet weft", "tags by source IP, the policy set"),
+            ($"ip netns exec {st.FabricNetns} tcpdump -ni {LabPlan.Bridge} -c 4 -vv udp port 4789 &", "VXLAN with the GBP group (appA's tag)"),
+            ($"weft lab curl appA appB{n}", "... while the capture runs"),
+            ($"weft lab exec appA/0{n} -- ip addr", $"inside appA's container ({a.Ip}); appB is {b.Ip}"),
+        ];
+        var width = lines.Max(l => l.Command.Length) + 2;
+        o.WriteLine("look deeper (the packet's way: docs/walkthrough.md):");
+        foreach (var (command, why) in lines) o.WriteLine($"  {command.PadRight(width)}# {why}");
     }
 }
