@@ -217,11 +217,12 @@ public sealed class LabRunner : IDisposable
         var st = State;
         if (st is not null)
         {
-            var serves = st.Apps.SelectMany(a => a.Instances).Select(i => i.Serve).ToList();
-            p.Step("stop", $"{serves.Count(Host.IsAlive)} app processes", () => Host.Stop(serves, TimeSpan.FromSeconds(2)));
-            var agents = st.Cells.Select(c => c.Agent).ToList();
-            p.Step("stop", $"{agents.Count(Host.IsAlive)} weft-agent", () => Host.Stop(agents, TimeSpan.FromSeconds(5)));
-            p.Step("stop", $"{(Host.IsAlive(st.Server?.Process) ? 1 : 0)} weft-server", () => Host.Stop([st.Server?.Process], TimeSpan.FromSeconds(5)));
+            // All at once: SIGTERM to every process the lab started, SIGKILL to those still there after the grace period.
+            var serves = st.Apps.SelectMany(a => a.Instances).Select(i => i.Serve).Where(Host.IsAlive).ToList();
+            var agents = st.Cells.Select(c => c.Agent).Where(Host.IsAlive).ToList();
+            var server = new[] { st.Server?.Process }.Where(Host.IsAlive).ToList();
+            p.Step("stop", $"{serves.Count} app processes, {agents.Count} weft-agent, {server.Count} weft-server (by pid)",
+                () => Host.Stop([.. serves, .. agents, .. server], TimeSpan.FromSeconds(3)));
         }
         // Every namespace named weft-lab-NAME-* (lab names have no '-', so no other lab matches):
         // containers first, then cells, control and fabric.
