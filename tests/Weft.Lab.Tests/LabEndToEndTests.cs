@@ -151,7 +151,11 @@ public class LabEndToEndTests
         Assert.Equal(rootBefore, RootNamespace());
     }
 
-    /// <summary>The root namespace's link names, routes and nft ruleset.</summary>
+    /// <summary>
+    /// What of the lab could show up in the root namespace: links, routes and nft tables or rules that
+    /// name weft, a w- veth, the underlay 198.18.0.0/15 or the overlay 10.255.0.0/16. (Only these lines:
+    /// other tests running in parallel, e.g. podman's, may change the rest of the root namespace.)
+    /// </summary>
     private static string RootNamespace()
     {
         string Sh(string cmd)
@@ -162,7 +166,9 @@ public class LabEndToEndTests
             p.WaitForExit();
             return s;
         }
-        return "links:\n" + Sh("ip -o link show | awk -F': ' '{print $2}' | sort") + "routes:\n" + Sh("ip route show table all | sort") + "nft:\n" + Sh("nft list ruleset");
+        const string ours = "grep -E 'weft|(^| )w-|198\\.1[89]\\.|10\\.255\\.' | sort";
+        return "links:\n" + Sh("ip -o link show | awk -F': ' '{print $2}' | " + ours) + "routes:\n" + Sh("ip route show table all | " + ours)
+            + "addresses:\n" + Sh("ip -o addr show | " + ours) + "nft:\n" + Sh("nft list ruleset | " + ours);
     }
 }
 
