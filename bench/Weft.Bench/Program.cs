@@ -1,9 +1,12 @@
-return args.Length > 0 && args[0] == "linux"
-    ? Weft.Bench.LinuxBench.Run(args[1..])
-    : Usage();
+return args.FirstOrDefault() switch
+{
+    "linux" => Weft.Bench.LinuxBench.Run(args[1..]),
+    "agent" => Weft.Bench.AgentBench.Run(args[1..]),
+    _ => Usage(),
+};
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: weft-bench <area> [options]\n  linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete");
+    Console.Error.WriteLine("usage: weft-bench <area> [options]\n  linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete\n  agent [nft|throughput|propagation] [--sizes 10000,50000] [--policies 120]");
     return 2;
 }

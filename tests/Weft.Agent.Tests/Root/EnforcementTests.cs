@@ -195,7 +195,7 @@ public sealed class EnforcementTests : IDisposable
     {
         _nft.Apply(Table(Tcp));
         // Someone removes an element behind the agent's back: the next delta that deletes it fails.
-        _runner.Apply("delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080-8090 }\n");
+        _runner.Apply("delete element inet weft allow_ranges { 0x00000001 . 10.255.12.2 . tcp . 8080-8090 }\n");
         var r = _nft.Apply(Table());
         Assert.Equal(NftApplyKind.Full, r.Kind);
         Assert.NotNull(r.DeltaError);
