@@ -3,11 +3,12 @@ return args.FirstOrDefault() switch
     "linux" => Weft.Bench.LinuxBench.Run(args[1..]),
     "cni" => Weft.Bench.CniBench.Run(args[1..]),
     "server" => Weft.Bench.ServerBench.Run(args[1..]),
+    "agent" => Weft.Bench.AgentBench.Run(args[1..]),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: weft-bench <area> [options]\n  linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete\n  cni               weft-cni ADD/DEL\n  server            weft-server");
+    Console.Error.WriteLine("usage: weft-bench <area> [options]\n  linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete\n  cni               weft-cni ADD/DEL\n  server            weft-server\n  agent [nft|throughput|propagation] [--sizes 10000,50000] [--policies 120]");
     return 2;
 }

@@ -22,9 +22,17 @@ public sealed partial class CellFabric : IDisposable
         Id = Guid.NewGuid().ToString("N")[..6];
         Underlay = Ns("ul");
         Sh($"ip netns add {Underlay}");
-        Sh($"ip -n {Underlay} link set lo up");
-        Sh($"ip -n {Underlay} link add br0 type bridge");
-        Sh($"ip -n {Underlay} link set br0 up");
+        try
+        {
+            Sh($"ip -n {Underlay} link set lo up");
+            Sh($"ip -n {Underlay} link add br0 type bridge");
+            Sh($"ip -n {Underlay} link set br0 up");
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
 
     public string Id { get; }

@@ -21,7 +21,7 @@ public sealed class WeftCluster : IDisposable
     public const string ServerIp = "198.18.0.2";
     private readonly Dictionary<string, Process> _agents = [];
     private Process? _server;
-    private readonly FabricCell _control;
+    private FabricCell _control = null!;
 
     public WeftCluster(params (string Name, string UnderlayIp)[] cells)
     {
@@ -30,7 +30,20 @@ public sealed class WeftCluster : IDisposable
             if (!File.Exists(Path.Combine(Root, "bin", exe))) throw new InvalidOperationException($"bin/{exe} is missing: run ./build.sh first");
         Fabric = new CellFabric();
         Dir = Directory.CreateTempSubdirectory("wefttest-cluster-").FullName;
-        _control = Fabric.AddCell("ctl", ServerIp);
+        try
+        {
+            _control = Fabric.AddCell("ctl", ServerIp);
+            Init(cells);
+        }
+        catch
+        {
+            Dispose(); // a constructor that throws is never disposed by the test framework
+            throw;
+        }
+    }
+
+    private void Init((string Name, string UnderlayIp)[] cells)
+    {
         var (rc, output) = CellFabric.Run(Bin("weft-server"), $"init --dir {Dir}/server --server-ip {ServerIp} --agent-names {string.Join(',', cells.Select(c => c.Name))}");
         if (rc != 0) throw new InvalidOperationException($"weft-server init failed: {output}");
         AdminToken = File.ReadAllText(Path.Combine(Dir, "server", "admin.token")).Trim();
@@ -44,7 +57,7 @@ public sealed class WeftCluster : IDisposable
     public string Root { get; }
     public CellFabric Fabric { get; }
     public string Dir { get; }
-    public string AdminToken { get; }
+    public string AdminToken { get; private set; } = "";
     public Dictionary<string, FabricCell> Cells { get; } = [];
     public Dictionary<string, StringBuilder> AgentLogs { get; } = [];
 

@@ -19,7 +19,8 @@ public sealed class DesiredTable
     [
         ("cells", "set", "ipv4_addr", null),
         ("src_tag", "map", "ipv4_addr : mark", null),
-        ("allow", "set", "mark . ipv4_addr . inet_proto . inet_service", "interval"),
+        ("allow", "set", "mark . ipv4_addr . inet_proto . inet_service", null),
+        ("allow_ranges", "set", "mark . ipv4_addr . inet_proto . inet_service", "interval"),
         ("local_ips", "set", "ipv4_addr", null),
         ("veths", "set", "ifname . ipv4_addr", null),
         ("mapped", "set", "inet_proto . inet_service", null),

@@ -69,6 +69,7 @@ public static class NftScript
               }
               chain to_container {
                 meta mark . ip daddr . meta l4proto . th dport @allow accept
+                meta mark . ip daddr . meta l4proto . th dport @allow_ranges accept
                 meta mark {{ingress}} ct status dnat accept
                 reject with icmpx admin-prohibited
               }
@@ -108,11 +109,31 @@ public static class NftScript
         {
             var a = from.Elements[name];
             var b = to.Elements[name];
-            if (ReferenceEquals(a, b) || a.SetEquals(b)) continue;
-            changedElements += Append(deletes, "delete", name, a.Except(b));
-            changedElements += Append(adds, "add", name, b.Except(a));
+            if (ReferenceEquals(a, b)) continue;
+            var (removed, added) = SortedDiff(a, b);
+            changedElements += Append(deletes, "delete", name, removed);
+            changedElements += Append(adds, "add", name, added);
         }
         return deletes.Append(adds).ToString();
+    }
+
+    /// <summary>One merge walk over two ordinally sorted sets: O(n) compares, no hashing.</summary>
+    private static (List<string> Removed, List<string> Added) SortedDiff(IEnumerable<string> a, IEnumerable<string> b)
+    {
+        var removed = new List<string>();
+        var added = new List<string>();
+        using var ea = a.GetEnumerator();
+        using var eb = b.GetEnumerator();
+        var ha = ea.MoveNext();
+        var hb = eb.MoveNext();
+        while (ha || hb)
+        {
+            var c = !ha ? 1 : !hb ? -1 : string.CompareOrdinal(ea.Current, eb.Current);
+            if (c == 0) { ha = ea.MoveNext(); hb = eb.MoveNext(); }
+            else if (c < 0) { removed.Add(ea.Current); ha = ea.MoveNext(); }
+            else { added.Add(eb.Current); hb = eb.MoveNext(); }
+        }
+        return (removed, added);
     }
 
     private static int Append(StringBuilder sb, string verb, string set, IEnumerable<string> elements)

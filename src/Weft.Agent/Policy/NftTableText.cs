@@ -46,7 +46,7 @@ public static class NftTableText
                 s = s[..^1]; // closing brace
                 foreach (var e in s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 {
-                    elements[current].Add(current == "allow" ? AsRange(e) : e);
+                    elements[current].Add(current == "allow_ranges" ? AsRange(e) : e);
                 }
             }
         }

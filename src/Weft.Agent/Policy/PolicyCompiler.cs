@@ -75,13 +75,15 @@ public static class PolicyCompiler
             }
         }
         var allow = Builder();
+        var allowRanges = Builder();
         foreach (var ((tag, ip, proto), list) in ranges)
         {
             foreach (var (s, e) in MergeRanges(list))
             {
-                // Always "start-end", even for one port: nft deletes a single-value element of a
-                // concatenated interval set only when it is written as a range (nft 1.0.6).
-                allow.Add($"{Mark((uint)tag)} . {ip} . {proto} . {s}-{e}");
+                // One port: a hash set (an element change needs no read of the set, unlike an
+                // interval set). A range: the interval set, always written "start-end".
+                if (s == e) allow.Add($"{Mark((uint)tag)} . {ip} . {proto} . {s}");
+                else allowRanges.Add($"{Mark((uint)tag)} . {ip} . {proto} . {s}-{e}");
             }
         }
 
@@ -90,6 +92,7 @@ public static class PolicyCompiler
             ["cells"] = cells.ToImmutable(),
             ["src_tag"] = srcTag.ToImmutable(),
             ["allow"] = allow.ToImmutable(),
+            ["allow_ranges"] = allowRanges.ToImmutable(),
             ["local_ips"] = localIps.ToImmutable(),
             ["veths"] = veths.ToImmutable(),
             ["mapped"] = mapped.ToImmutable(),

@@ -36,6 +36,7 @@ public class PolicyCompilerTests
     {
         var t = PolicyCompiler.Compute(Inputs(Policies, Container("c2", "10.255.12.3", "frontend")));
         Assert.Empty(t.Elements["allow"]);
+        Assert.Empty(t.Elements["allow_ranges"]);
         Assert.Equal(["10.255.12.3 : 0x00000001"], t.Elements["src_tag"]);
     }
 
@@ -45,7 +46,8 @@ public class PolicyCompilerTests
         var one = PolicyCompiler.Compute(Inputs(Policies, Container("c1", "10.255.12.2", "backend")));
         var two = PolicyCompiler.Compute(Inputs(Policies, Container("c1", "10.255.12.2", "backend"), Container("c9", "10.255.12.9", "backend")));
         Assert.Equal(one.Elements["allow"].Count * 2, two.Elements["allow"].Count);
-        Assert.Contains("0x00000003 . 10.255.12.9 . tcp . 9000-9200", two.Elements["allow"]);
+        Assert.Equal(one.Elements["allow_ranges"].Count * 2, two.Elements["allow_ranges"].Count);
+        Assert.Contains("0x00000003 . 10.255.12.9 . tcp . 9000-9200", two.Elements["allow_ranges"]);
     }
 
     [Fact]
@@ -87,7 +89,7 @@ public class NftDeltaTests
     {
         var before = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
         var after = PolicyCompiler.Compute(Inputs([P1, P2], Container("c1", "10.255.12.2", "backend")));
-        Assert.Equal("add element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000-9000 }\n", NftScript.Delta(before, after));
+        Assert.Equal("add element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n", NftScript.Delta(before, after));
     }
 
     [Fact]
@@ -97,7 +99,7 @@ public class NftDeltaTests
         var after = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend"), Container("w", "10.255.12.5", "worker")));
         Assert.Equal(
             "delete element inet weft src_tag { 10.255.12.5 : 0x00000003 }\n" +
-            "delete element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000-9000 }\n",
+            "delete element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n",
             NftScript.Delta(before, after));
     }
 
@@ -107,8 +109,8 @@ public class NftDeltaTests
         var before = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
         var after = PolicyCompiler.Compute(Inputs([P1, P1 with { StartPort = 8081, EndPort = 8085 }], Container("c1", "10.255.12.2", "backend")));
         Assert.Equal(
-            "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080-8080 }\n" +
-            "add element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080-8085 }\n",
+            "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080 }\n" +
+            "add element inet weft allow_ranges { 0x00000001 . 10.255.12.2 . tcp . 8080-8085 }\n",
             NftScript.Delta(before, after));
     }
 

@@ -27,14 +27,22 @@ public sealed class CrossCellTests : IDisposable
 
     public CrossCellTests()
     {
-        _a = new DataplaneCell(_fabric.AddCell("ca", "198.18.0.11"), new Lease(IPAddress.Parse("198.18.0.11"), IPNetwork.Parse("10.255.12.0/24"), ""));
-        _b = new DataplaneCell(_fabric.AddCell("cb", "198.18.0.12"), new Lease(IPAddress.Parse("198.18.0.12"), IPNetwork.Parse("10.255.13.0/24"), ""));
-        _backend = _fabric.AddContainer(_a.Cell, "a1", "10.255.12.2");
-        _frontend = _fabric.AddContainer(_b.Cell, "b1", "10.255.13.2");
-        _third = _fabric.AddContainer(_b.Cell, "b2", "10.255.13.3");
-        _a.Containers.Add(new LocalContainer("a1", "eth0", _backend.Ip, _backend.HostVeth, "backend", []));
-        _b.Containers.Add(new LocalContainer("b1", "eth0", _frontend.Ip, _frontend.HostVeth, "frontend", []));
-        _b.Containers.Add(new LocalContainer("b2", "eth0", _third.Ip, _third.HostVeth, "third", []));
+        try
+        {
+            _a = new DataplaneCell(_fabric.AddCell("ca", "198.18.0.11"), new Lease(IPAddress.Parse("198.18.0.11"), IPNetwork.Parse("10.255.12.0/24"), ""));
+            _b = new DataplaneCell(_fabric.AddCell("cb", "198.18.0.12"), new Lease(IPAddress.Parse("198.18.0.12"), IPNetwork.Parse("10.255.13.0/24"), ""));
+            _backend = _fabric.AddContainer(_a.Cell, "a1", "10.255.12.2");
+            _frontend = _fabric.AddContainer(_b.Cell, "b1", "10.255.13.2");
+            _third = _fabric.AddContainer(_b.Cell, "b2", "10.255.13.3");
+            _a.Containers.Add(new LocalContainer("a1", "eth0", _backend.Ip, _backend.HostVeth, "backend", []));
+            _b.Containers.Add(new LocalContainer("b1", "eth0", _frontend.Ip, _frontend.HostVeth, "frontend", []));
+            _b.Containers.Add(new LocalContainer("b2", "eth0", _third.Ip, _third.HostVeth, "third", []));
+        }
+        catch
+        {
+            _fabric.Dispose(); // a constructor that throws is never disposed
+            throw;
+        }
     }
 
     public void Dispose()

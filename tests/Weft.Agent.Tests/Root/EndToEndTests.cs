@@ -14,12 +14,20 @@ public sealed class EndToEndTests : IDisposable
 
     public EndToEndTests()
     {
-        _c.StartAgent("ca");
-        _c.StartAgent("cb");
-        _backend = _c.AddContainer("ca", "be1", 2, "backend");
-        _backend2 = _c.AddContainer("ca", "fe2", 3, "frontend");  // same-cell client
-        _frontend = _c.AddContainer("cb", "fe1", 2, "frontend");
-        _third = _c.AddContainer("cb", "th1", 3, "third");
+        try
+        {
+            _c.StartAgent("ca");
+            _c.StartAgent("cb");
+            _backend = _c.AddContainer("ca", "be1", 2, "backend");
+            _backend2 = _c.AddContainer("ca", "fe2", 3, "frontend");  // same-cell client
+            _frontend = _c.AddContainer("cb", "fe1", 2, "frontend");
+            _third = _c.AddContainer("cb", "th1", 3, "third");
+        }
+        catch
+        {
+            _c.Dispose(); // a constructor that throws is never disposed
+            throw;
+        }
     }
 
     public void Dispose() => _c.Dispose();

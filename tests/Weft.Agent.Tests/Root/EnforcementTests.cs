@@ -23,12 +23,20 @@ public sealed class EnforcementTests : IDisposable
 
     public EnforcementTests()
     {
-        _cell = _fabric.AddCell("c1", "198.18.0.11");
-        _backend = _fabric.AddContainer(_cell, "a", "10.255.12.2");
-        _frontend = _fabric.AddContainer(_cell, "b", "10.255.12.3");
-        _third = _fabric.AddContainer(_cell, "c", "10.255.12.4");
-        _runner = new LibNftRunner(CellFabric.InNetns(_cell.Ns, NftContext.Open));
-        _nft = new NftEnforcer(_runner);
+        try
+        {
+            _cell = _fabric.AddCell("c1", "198.18.0.11");
+            _backend = _fabric.AddContainer(_cell, "a", "10.255.12.2");
+            _frontend = _fabric.AddContainer(_cell, "b", "10.255.12.3");
+            _third = _fabric.AddContainer(_cell, "c", "10.255.12.4");
+            _runner = new LibNftRunner(CellFabric.InNetns(_cell.Ns, NftContext.Open));
+            _nft = new NftEnforcer(_runner);
+        }
+        catch
+        {
+            _fabric.Dispose(); // a constructor that throws is never disposed
+            throw;
+        }
     }
 
     public void Dispose()
@@ -187,7 +195,7 @@ public sealed class EnforcementTests : IDisposable
     {
         _nft.Apply(Table(Tcp));
         // Someone removes an element behind the agent's back: the next delta that deletes it fails.
-        _runner.Apply("delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080-8090 }\n");
+        _runner.Apply("delete element inet weft allow_ranges { 0x00000001 . 10.255.12.2 . tcp . 8080-8090 }\n");
         var r = _nft.Apply(Table());
         Assert.Equal(NftApplyKind.Full, r.Kind);
         Assert.NotNull(r.DeltaError);
