@@ -51,7 +51,7 @@ public static class CniBench
             host = NetNs.Create($"{prefix}-host");
             created.Add(host.Name!);
             var weftConf = $$"""{"cniVersion":"1.1.0","name":"weft","type":"weft-cni","subnet":"10.255.12.0/24","mtu":1400,"stateDir":"{{tmp}}/state","dataDir":"{{tmp}}/data"}""";
-            var refConf = $$"""{"cniVersion":"1.0.0","name":"ref","type":"ptp","mtu":1400,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.255.13.0/24"}]],"dataDir":"{{tmp}}/host-local"}}""";
+            var refConf = $$$"""{"cniVersion":"1.0.0","name":"ref","type":"ptp","mtu":1400,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.255.13.0/24"}]],"dataDir":"{{{tmp}}}/host-local"}}""";
             var plugins = new[] { new Plugin("weft-cni", weft, weftConf), new Plugin("ptp+host-local", Path.Combine(RefPath, "ptp"), refConf) };
             var times = plugins.ToDictionary(p => p.Name, _ => (Add: new List<double>(), Del: new List<double>()));
 

@@ -2,6 +2,22 @@
 // and maps every exception to CNI error JSON here, in one place.
 using Weft.Cni;
 
+CniTrace.Mark("main");
+
+// The background half of a DEL (see LinuxAttachmentDriver.BackgroundReaper): delete one tombstone link.
+if (Environment.GetEnvironmentVariable("WEFT_CNI_REAP") is { Length: > 0 } tombstone)
+{
+    try
+    {
+        new LinuxAttachmentDriver().DeleteLink(tombstone);
+        return 0;
+    }
+    catch (Exception)
+    {
+        return 1; // GC deletes what is left
+    }
+}
+
 var version = CniVersion.Current;
 byte[] stdin = [];
 try
@@ -9,7 +25,10 @@ try
     stdin = ReadStdin();
     version = NetConf.PeekVersion(stdin) is { } v && CniVersion.IsSupported(v) ? v : CniVersion.Current;
     var request = CniRequest.FromEnvironment(Environment.GetEnvironmentVariable);
-    var output = new CniPlugin(new LinuxAttachmentDriver()).Execute(request, stdin);
+    var output = new CniPlugin(new LinuxAttachmentDriver
+    {
+        BackgroundReaper = tomb => Environment.ProcessPath is { } self && Detached.Spawn(self, [$"WEFT_CNI_REAP={tomb}"]),
+    }).Execute(request, stdin);
     if (output.Length > 0)
     {
         using var stdout = Console.OpenStandardOutput();

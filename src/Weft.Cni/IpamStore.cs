@@ -4,19 +4,24 @@ namespace Weft.Cni;
 
 /// <summary>
 /// The persistent allocation store: <c>&lt;dataDir&gt;/ipam/allocations</c> (text, see <see cref="IpamState"/>),
-/// guarded by <c>flock(LOCK_EX)</c> on <c>&lt;dataDir&gt;/ipam/lock</c>. Writes are atomic (temp file, fsync,
-/// rename, fsync of the directory), so a reader without the lock always sees a whole store and a crash or
-/// reboot leaves either the old or the new one.
+/// guarded by <c>flock(LOCK_EX)</c> on <c>&lt;dataDir&gt;/ipam/lock</c>. Writes are atomic (temp file, then rename
+/// over the store), so a reader without the lock always sees a whole store, and a crash of the plugin or a
+/// reboot leaves either the old or the new one. With <c>durable</c> the temp file and the directory are also
+/// fsynced, so not even a power cut loses a change (at the price of a disk flush per ADD and DEL; without
+/// it, a power cut can lose the last seconds of changes — which concern containers that died with the power).
 /// </summary>
 public sealed class IpamStore
 {
-    public IpamStore(string dataDir)
+    public IpamStore(string dataDir, bool durable = false)
     {
+        Durable = durable;
         Directory = Path.Combine(dataDir, "ipam");
         FilePath = Path.Combine(Directory, "allocations");
     }
 
     public string Directory { get; }
+
+    public bool Durable { get; }
 
     public string FilePath { get; }
 
@@ -97,7 +102,7 @@ public sealed class IpamStore
             using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.None))
             {
                 fs.Write(Encoding.UTF8.GetBytes(state.Serialize()));
-                fs.Flush(flushToDisk: true);
+                fs.Flush(flushToDisk: Durable);
             }
 
             File.Move(tmp, FilePath, overwrite: true);
@@ -107,7 +112,7 @@ public sealed class IpamStore
             throw new CniException(CniErrorCode.IoFailure, $"cannot write the IPAM store {FilePath}", e.Message);
         }
 
-        var dirFd = Native.open(Directory, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_CLOEXEC, 0);
+        var dirFd = Durable ? Native.open(Directory, Native.O_RDONLY | Native.O_DIRECTORY | Native.O_CLOEXEC, 0) : -1;
         if (dirFd >= 0)
         {
             Native.fsync(dirFd);

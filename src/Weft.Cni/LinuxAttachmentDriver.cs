@@ -67,6 +67,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                 return Netlink.Open();
             }))
             {
+                CniTrace.Mark("container sysctls");
                 var index = c.LinkByName(spec.IfName).Index;
                 c.AddrAdd(new Address(index, new IpPrefix(ip, 32)) { Peer = gateway });
                 c.LinkSetUp(index);
@@ -74,6 +75,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                 c.RouteAdd(new Route { Gateway = gateway, Device = index, Src = ip, OnLink = true, Family = AddressFamily.InterNetwork });
             }
 
+            CniTrace.Mark("container configured");
             step("host");
             if (_host is null)
             {
@@ -84,6 +86,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                 _host.Run(() => SetHostSysctls(hostVeth));
             }
 
+            CniTrace.Mark("host sysctls");
             var h = host.LinkByName(hostVeth).Index;
             host.AddrAdd(new Address(h, new IpPrefix(gateway, 32)) { Peer = ip });
             host.LinkSetUp(h);
@@ -96,10 +99,80 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         }
     }
 
+    /// <summary>
+    /// When set, <see cref="Detach"/> does not wait for the kernel to delete the veth pair (tens of milliseconds:
+    /// unregistering a netdevice waits for RCU grace periods). It sets the host end down — which disconnects the
+    /// container at once and removes the /32 route — renames it to a tombstone <c>wd-&lt;ip&gt;</c> so the name is
+    /// free for the address's next container, and calls this with the tombstone's name to have it deleted in the
+    /// background (false: it could not, the link is deleted now). The executable passes one that starts a
+    /// detached weft-cni (<see cref="Detached"/>); null (the default) deletes synchronously.
+    /// </summary>
+    public Func<string, bool>? BackgroundReaper { get; init; }
+
+    /// <summary>Tombstones of detached host veths: <c>wd-</c> + the twelve digits of <c>w-</c>.</summary>
+    public const string TombstonePrefix = "wd-";
+
     public void Detach(string hostVeth, string? netns, string ifName)
     {
         using var host = Netlink.Open(_host);
-        TryDel(host, hostVeth);
+        if (BackgroundReaper is null || !hostVeth.StartsWith("w-", StringComparison.Ordinal))
+        {
+            TryDel(host, hostVeth);
+            return;
+        }
+
+        try
+        {
+            host.LinkSetDown(hostVeth);
+        }
+        catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
+        {
+            return; // already gone (its namespace was deleted, or an earlier DEL)
+        }
+
+        try
+        {
+            host.LinkSetName(hostVeth, TombstonePrefix + hostVeth[2..]);
+        }
+        catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
+        {
+            return; // it went away meanwhile (its namespace is being deleted)
+        }
+        catch (KernelException e) when (e.Errno == Errno.EEXIST)
+        {
+            TryDel(host, hostVeth); // an older tombstone of this address is still there: delete this one now
+            return;
+        }
+
+        var tombstone = TombstonePrefix + hostVeth[2..];
+        if (!BackgroundReaper(tombstone))
+        {
+            TryDel(host, tombstone);
+        }
+    }
+
+    /// <summary>Deletes one link of the host namespace if it exists (what the background reaper runs).</summary>
+    public void DeleteLink(string name)
+    {
+        using var host = Netlink.Open(_host);
+        TryDel(host, name);
+    }
+
+    /// <summary>Deletes every tombstone (<c>wd-*</c>) in the host namespace; returns how many.</summary>
+    public int Reap()
+    {
+        using var host = Netlink.Open(_host);
+        var n = 0;
+        foreach (var link in host.LinkList())
+        {
+            if (link.Name.StartsWith(TombstonePrefix, StringComparison.Ordinal))
+            {
+                TryDel(host, link.Name);
+                n++;
+            }
+        }
+
+        return n;
     }
 
     public void Check(AttachmentSpec spec)

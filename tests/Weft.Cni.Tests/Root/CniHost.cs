@@ -137,8 +137,27 @@ public sealed class CniHost : IDisposable
         return new PluginRun(p.ExitCode, stdout, stderr.Result);
     }
 
-    /// <summary>Names of the host namespace's links other than lo.</summary>
-    public List<string> HostLinks() => Host.Netlink.LinkList().Select(l => l.Name).Where(n => n != "lo").Order().ToList();
+    /// <summary>
+    /// Names of the host namespace's links other than lo, once the background deletions DEL started are done
+    /// (a DEL leaves its veth down and renamed <c>wd-…</c> for a detached weft-cni to delete; waits up to 10 s).
+    /// </summary>
+    public List<string> HostLinks()
+    {
+        List<string> names;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        do
+        {
+            names = Host.Netlink.LinkList().Select(l => l.Name).Where(n => n != "lo").Order().ToList();
+            if (!names.Any(n => n.StartsWith(LinuxAttachmentDriver.TombstonePrefix, StringComparison.Ordinal)))
+            {
+                break;
+            }
+
+            Thread.Sleep(20);
+        }
+        while (DateTime.UtcNow < deadline);
+        return names;
+    }
 
     public IpamState Store => new IpamStore(Dirs.DataDir).Read();
 

@@ -66,6 +66,36 @@ public sealed class PluginRootTests : IDisposable
         Assert.Null(c.Netlink.TryLinkByName("eth0"));
     }
 
+    [RootFact]
+    public void Del_disconnects_at_once_and_the_veth_is_deleted_in_the_background()
+    {
+        var a = _h.Container("a");
+        var b = _h.Container("b");
+        _h.Add(a, id: "a").Ok();
+        _h.Add(b, id: "b").Ok();
+        _h.Del(a, id: "a").Ok();
+
+        // Right after DEL: no w- link for a's address, no route to it, the address is free.
+        var links = _h.Host.Netlink.LinkList();
+        Assert.DoesNotContain(links, l => l.Name == "w-010255012002");
+        Assert.All(links.Where(l => l.Name.StartsWith("wd-", StringComparison.Ordinal)), l => Assert.False(l.IsUp));
+        Assert.DoesNotContain(_h.Host.Netlink.RouteList(), r => r.Dst is { } d && d.Address.Equals(IPAddress.Parse("10.255.12.2")));
+        Assert.Null(_h.Store.Find("a", "eth0"));
+        Assert.False(CniHost.Ping(b, "10.255.12.2"));
+
+        // The tombstone goes away by itself; and the address can be used again right away.
+        Assert.Equal(["w-010255012003"], _h.HostLinks());
+        Assert.Null(a.Netlink.TryLinkByName("eth0"));
+    }
+
+    [RootFact]
+    public void Gc_deletes_tombstones_a_reaper_left()
+    {
+        _h.Host.Netlink.LinkAddVeth("wd-010255012077", "peer");
+        _h.Run("GC", _h.Conf(extra: ""","cni.dev/valid-attachments":[]"""), null, null, null).Ok();
+        Assert.DoesNotContain(_h.Host.Netlink.LinkList(), l => l.Name != "lo");
+    }
+
     private static string FormatMac(byte[] b) => string.Join('-', b.Select(x => x.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
 
     [RootFact]
