@@ -171,18 +171,25 @@ public sealed class CniHost : IDisposable
         Assert.Empty(Records.List());
     }
 
-    /// <summary>Runs <c>busybox ping</c> inside <paramref name="from"/>; true when a reply came back.</summary>
+    /// <summary>
+    /// Runs <c>busybox ping</c> inside <paramref name="from"/>; true when a reply came back (three tries: a veth's
+    /// carrier comes up asynchronously, so the very first packet after ADD may be dropped on a loaded machine).
+    /// </summary>
     public static bool Ping(TestNetns from, string ip)
     {
-        try
+        for (var i = 0; i < 3; i++)
         {
-            from.Exec("/bin/busybox", "ping", "-c", "1", "-W", "2", ip);
-            return true;
+            try
+            {
+                from.Exec("/bin/busybox", "ping", "-c", "1", "-W", "2", ip);
+                return true;
+            }
+            catch (CmdException)
+            {
+            }
         }
-        catch (CmdException)
-        {
-            return false;
-        }
+
+        return false;
     }
 
     public void Dispose()

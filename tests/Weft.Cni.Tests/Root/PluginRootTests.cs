@@ -222,12 +222,12 @@ public sealed class PluginRootTests : IDisposable
             s.Commit();
         }
 
-        var before = File.ReadAllText(store.FilePath);
+        var before = File.ReadAllBytes(store.PathOf(Ipv4Subnet.Parse(_h.Subnet)));
         var c = _h.Container("c1");
         var run = _h.Add(c);
         Assert.Equal(CniErrorCode.SubnetFull, run.ErrorCode);
         Assert.Contains("no free address", run.Stdout);
-        Assert.Equal(before, File.ReadAllText(store.FilePath));
+        Assert.Equal(before, File.ReadAllBytes(store.PathOf(Ipv4Subnet.Parse(_h.Subnet))));
         Assert.Empty(_h.HostLinks());
         Assert.Empty(_h.Records.List());
         Assert.Null(c.Netlink.TryLinkByName("eth0"));
