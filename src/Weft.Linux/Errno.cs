@@ -63,6 +63,16 @@ public class KernelException : Exception
     /// <summary>The kernel's extended-ack message, when it sent one.</summary>
     public string? Detail { get; }
 
+    /// <summary>
+    /// The object does not exist. The kernel's errno depends on the object: ENODEV for links, ESRCH
+    /// for routes, EADDRNOTAVAIL for addresses, ENOENT for neighbours, FDB entries and namespaces.
+    /// Use this for idempotent deletes.
+    /// </summary>
+    public bool IsNotFound => Errno is Linux.Errno.ENOENT or Linux.Errno.ENODEV or Linux.Errno.ESRCH or Linux.Errno.EADDRNOTAVAIL;
+
+    /// <summary>The object already exists (EEXIST).</summary>
+    public bool IsAlreadyExists => Errno == Linux.Errno.EEXIST;
+
     private static string Format(int errno, string operation, string? detail) =>
         $"{operation}: {Linux.Errno.Name(errno)} ({Linux.Errno.Describe(errno)})" + (detail is null ? "" : $": {detail}");
 

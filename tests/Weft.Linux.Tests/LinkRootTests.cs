@@ -127,7 +127,9 @@ public class LinkRootTests
         // Deleting one end of a veth removes both, even across namespaces.
         na.LinkDel("wt-renamed");
         Assert.Null(b.Netlink.TryLinkByName("wt-1"));
-        Assert.Equal(Errno.ENODEV, Assert.Throws<NetlinkException>(() => na.LinkDel("wt-renamed")).Errno);
+        var missing = Assert.Throws<NetlinkException>(() => na.LinkDel("wt-renamed"));
+        Assert.Equal(Errno.ENODEV, missing.Errno);
+        Assert.True(missing.IsNotFound);
         Assert.Equal(Errno.ENODEV, Assert.Throws<NetlinkException>(() => na.LinkByName("wt-renamed")).Errno);
     }
 
@@ -169,5 +171,49 @@ public class LinkRootTests
         var j = IpJson(a, "-4 addr show dev wt-p0")[0].GetProperty("addr_info")[0];
         Assert.Equal("10.255.1.2", j.GetProperty("local").GetString());
         Assert.Equal("169.254.0.1", j.GetProperty("address").GetString());
+    }
+
+    [RootFact]
+    public void Route_options_src_scope_table_and_ipv6_read_back()
+    {
+        using var a = TestNetns.Create("rt");
+        var nl = a.Netlink;
+        nl.LinkAddVeth("wt-r0", "wt-r1");
+        nl.LinkSetUp("wt-r0");
+        nl.LinkSetUp("wt-r1");
+        int dev = nl.LinkByName("wt-r0").Index;
+        nl.AddrAdd(new Address(dev, IpPrefix.Parse("198.18.3.1/24")));
+        nl.AddrAdd(new Address(dev, IpPrefix.Parse("fd00:198:18::1/64")) { Flags = Ifa.IFA_F_NODAD });
+
+        var withSrc = new Route { Dst = IpPrefix.Parse("10.255.3.0/24"), Gateway = IPAddress.Parse("198.18.3.2"), Src = IPAddress.Parse("198.18.3.1"), Device = dev };
+        var linkScope = new Route { Dst = IpPrefix.Parse("10.255.4.0/24"), Device = dev, Scope = Rtm.RT_SCOPE_LINK };
+        var inTable = new Route { Dst = IpPrefix.Parse("10.255.5.0/24"), Gateway = IPAddress.Parse("198.18.3.2"), Device = dev, Table = 1000 };
+        var v6 = new Route { Dst = IpPrefix.Parse("fd00:255::/48"), Gateway = IPAddress.Parse("fd00:198:18::2"), Device = dev };
+        nl.RouteAdd(withSrc);
+        nl.RouteAdd(linkScope);
+        nl.RouteAdd(inTable);
+        nl.RouteAdd(v6);
+
+        var main = nl.RouteList();
+        Assert.Equal(IPAddress.Parse("198.18.3.1"), main.Single(r => r.Dst == withSrc.Dst).Src);
+        Assert.Equal(Rtm.RT_SCOPE_LINK, main.Single(r => r.Dst == linkScope.Dst).Scope);
+        Assert.DoesNotContain(main, r => r.Dst == inTable.Dst);
+        Assert.Equal(1000u, Assert.Single(nl.RouteList(table: 1000)).Table);
+        Assert.Equal(IPAddress.Parse("fd00:198:18::2"), nl.RouteList(AddressFamily.InterNetworkV6).Single(r => r.Dst == v6.Dst).Gateway);
+        Assert.Contains(nl.AddrList(dev, AddressFamily.InterNetworkV6), x => x.Prefix == IpPrefix.Parse("fd00:198:18::1/64"));
+
+        Assert.Equal("198.18.3.1", IpJson(a, "route show 10.255.3.0/24")[0].GetProperty("prefsrc").GetString());
+        Assert.Equal("link", IpJson(a, "route show 10.255.4.0/24")[0].GetProperty("scope").GetString());
+        Assert.Equal("198.18.3.2", IpJson(a, "route show table 1000")[0].GetProperty("gateway").GetString());
+        Assert.Equal("fd00:198:18::2", IpJson(a, "-6 route show fd00:255::/48")[0].GetProperty("gateway").GetString());
+
+        nl.RouteDel(inTable);
+        nl.RouteDel(v6);
+        Assert.Empty(nl.RouteList(table: 1000));
+        Assert.DoesNotContain(nl.RouteList(AddressFamily.InterNetworkV6), r => r.Dst == v6.Dst);
+        // A destination with host bits is refused by the kernel with EINVAL and its reason.
+        var bad = Assert.Throws<NetlinkException>(() => nl.RouteAdd(new Route { Dst = IpPrefix.Parse("10.255.6.1/24"), Device = dev }));
+        Assert.Equal(Errno.EINVAL, bad.Errno);
+        Assert.NotNull(bad.Detail);
     }
 }

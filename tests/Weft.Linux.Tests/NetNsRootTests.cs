@@ -84,4 +84,30 @@ public class NetNsRootTests
         Assert.False(NetNs.Exists(dead));
         Assert.True(NetNs.Exists(mine.Name));
     }
+
+    [RootFact]
+    public void Namespace_of_a_process_opens_by_pid_and_by_path()
+    {
+        using var a = TestNetns.Create("pid");
+        a.Netlink.LinkAddVeth("wt-pid0", "wt-pid1");
+        var psi = new System.Diagnostics.ProcessStartInfo("ip", ["netns", "exec", a.Name, "sleep", "60"]);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            // `ip netns exec` setns()es then execs sleep: wait until the process is in the namespace.
+            string want = a.Ns.Run(() => File.ResolveLinkTarget("/proc/thread-self/ns/net", false)!.Name);
+            Assert.True(SpinWait.SpinUntil(() => File.ResolveLinkTarget($"/proc/{p.Id}/ns/net", false)?.Name == want, TimeSpan.FromSeconds(10)));
+            using var byPid = NetNs.OpenByPid(p.Id);
+            using var nl = Netlink.Open(byPid);
+            Assert.NotNull(nl.TryLinkByName("wt-pid0"));
+            using var byPath = NetNs.OpenByPath($"/run/netns/{a.Name}");
+            using var nl2 = Netlink.Open(byPath);
+            Assert.NotNull(nl2.TryLinkByName("wt-pid1"));
+        }
+        finally
+        {
+            p.Kill();
+            p.WaitForExit();
+        }
+    }
 }

@@ -14,6 +14,8 @@ public class NetlinkSocketTests
 
         public void Reply(Func<uint, byte[]> datagram) => _replies.Enqueue(datagram);
 
+        public int Pending => _replies.Count;
+
         public void Send(ReadOnlySpan<byte> data, string operation)
         {
             Sent.Add(data.ToArray());
@@ -140,5 +142,23 @@ public class NetlinkSocketTests
             w.Dispose();
         }
         Assert.Equal(Nl.NLM_F_REQUEST | Nl.NLM_F_ACK, BinaryPrimitives.ReadUInt16LittleEndian(k.Sent[0].AsSpan(6)));
+    }
+
+    [Fact]
+    public void A_failing_parser_still_reads_the_dump_to_its_end_before_throwing()
+    {
+        var k = new ScriptedKernel();
+        k.Reply(seq => Link(seq, 4242, 1, "lo", Nl.NLM_F_MULTI));
+        k.Reply(seq => [.. Link(seq, 4242, 2, "eth0", Nl.NLM_F_MULTI), .. Done(seq, 4242, 0)]);
+        using var s = new NetlinkSocket(k);
+        int calls = 0;
+        NetlinkParser<int> failing = (in NetlinkMessage m, out int v) =>
+        {
+            calls++;
+            throw new InvalidDataException("bad link");
+        };
+        Assert.Throws<InvalidDataException>(() => s.Dump(GetLinkDump(), failing, "ip link show"));
+        Assert.Equal(1, calls);
+        Assert.Equal(0, k.Pending); // the rest of the dump was consumed, the socket is clean for the next request
     }
 }

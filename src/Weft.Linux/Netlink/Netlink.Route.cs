@@ -21,7 +21,7 @@ public sealed partial class Netlink
     /// <remarks>Equivalent to: ip route del DST [via GW] [dev DEV] [table T]</remarks>
     public void RouteDel(Route route) => RouteModify(Rtm.RTM_DELROUTE, 0, route, "ip route del");
 
-    /// <summary>Routes of one family in one table (main by default; null: all tables). Cloned cache entries are skipped.</summary>
+    /// <summary>Routes of one family (Unspecified: all) in one table (main by default; null: all tables). Cloned cache entries are skipped.</summary>
     /// <remarks>Equivalent to: ip route show [table T]  (ip -6 route for IPv6)</remarks>
     public List<Route> RouteList(AddressFamily family = AddressFamily.InterNetwork, uint? table = Rtm.RT_TABLE_MAIN)
     {
@@ -32,7 +32,7 @@ public sealed partial class Netlink
             w.Write(new RtMsg { Family = AddrMessages.Family(family) });
             w.EndMessage();
             var all = Socket.Dump<Route>(w.Written, RouteMessages.Parse, "ip route show");
-            return all.Where(r => (table is null || r.Table == table) && r.ResolvedFamily == family).ToList();
+            return all.Where(r => (table is null || r.Table == table) && (family == AddressFamily.Unspecified || r.ResolvedFamily == family)).ToList();
         }
         finally
         {

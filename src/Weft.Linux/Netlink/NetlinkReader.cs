@@ -30,7 +30,7 @@ public readonly ref struct NetlinkMessage
     /// <summary>The fixed family header at the start of the payload (ifinfomsg, rtmsg, …).</summary>
     public T Header<T>() where T : unmanaged
     {
-        int size = Marshal.SizeOf<T>();
+        int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         if (Payload.Length < size) throw new NetlinkFormatException($"message type {Type}: payload {Payload.Length} bytes, header needs {size}");
         return MemoryMarshal.Read<T>(Payload);
     }
@@ -38,7 +38,7 @@ public readonly ref struct NetlinkMessage
     /// <summary>The attributes after a fixed header of type <typeparamref name="T"/>.</summary>
     public NetlinkAttributes Attributes<T>() where T : unmanaged
     {
-        int size = Nl.Align(Marshal.SizeOf<T>());
+        int size = Nl.Align(System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
         return new NetlinkAttributes(Payload.Length <= size ? ReadOnlySpan<byte>.Empty : Payload[size..]);
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using Weft.Linux.Native;
 
@@ -100,7 +101,7 @@ public sealed unsafe class NetlinkSocket : IDisposable
         }
     }
 
-    /// <summary>Test hook: counts interrupted dumps seen (for diagnostics).</summary>
+    /// <summary>How many dumps the kernel reported as interrupted (and were therefore repeated).</summary>
     public int InterruptedDumps { get; private set; }
 
     private bool Transact(ReadOnlySpan<byte> message, bool dump, NetlinkMessageHandler? handler, string operation)
@@ -123,6 +124,7 @@ public sealed unsafe class NetlinkSocket : IDisposable
             _transport.Send(span, operation);
 
             bool interrupted = false;
+            ExceptionDispatchInfo? handlerError = null;
             while (true)
             {
                 int n = _transport.Receive(_rx, operation);
@@ -135,6 +137,7 @@ public sealed unsafe class NetlinkSocket : IDisposable
                             continue;
                         case Nl.NLMSG_ERROR:
                             ThrowIfError(m, operation);
+                            handlerError?.Throw();
                             return interrupted; // ACK
                         case Nl.NLMSG_DONE:
                             if (m.Payload.Length >= 4)
@@ -142,6 +145,7 @@ public sealed unsafe class NetlinkSocket : IDisposable
                                 int err = BinaryPrimitives.ReadInt32LittleEndian(m.Payload);
                                 if (err < 0) throw new NetlinkException(-err, operation, ExtAckMessage(m, 4));
                             }
+                            handlerError?.Throw();
                             if ((m.Flags & Nl.NLM_F_DUMP_INTR) != 0) interrupted = true;
                             if (interrupted) InterruptedDumps++;
                             return interrupted;
@@ -149,7 +153,20 @@ public sealed unsafe class NetlinkSocket : IDisposable
                             throw new NetlinkException(Errno.ENOBUFS, operation, "NLMSG_OVERRUN");
                         default:
                             if ((m.Flags & Nl.NLM_F_DUMP_INTR) != 0) interrupted = true;
-                            handler?.Invoke(m);
+                            if (handlerError is null && handler is not null)
+                            {
+                                // A failing parser must not leave the rest of a dump in the socket
+                                // (the kernel would refuse the next dump with EBUSY): keep reading to
+                                // the end, then rethrow.
+                                try
+                                {
+                                    handler(m);
+                                }
+                                catch (Exception e)
+                                {
+                                    handlerError = ExceptionDispatchInfo.Capture(e);
+                                }
+                            }
                             break;
                     }
                 }

@@ -60,7 +60,7 @@ public ref struct NetlinkWriter
     /// <summary>Writes a fixed header (ifinfomsg, rtmsg, …) padded to 4 bytes.</summary>
     public void Write<T>(in T value) where T : unmanaged
     {
-        int size = Marshal.SizeOf<T>();
+        int size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         Ensure(Nl.Align(size));
         MemoryMarshal.Write(_buf[_pos..], in value);
         Pad(size);
