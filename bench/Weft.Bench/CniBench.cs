@@ -127,12 +127,12 @@ public static class CniBench
     }
 
     /// <summary>
-    /// Waits until no weft-cni tombstone (<c>wd-*</c>, a veth a DEL left for its background reaper) remains, so
-    /// no measurement shares the kernel with the previous run's background work.
+    /// Waits until no down <c>w-*</c> veth (one a weft-cni DEL left for its background deletion) remains, so no
+    /// measurement shares the kernel with the previous run's background work.
     /// </summary>
     private static void Quiesce(Netlink hostNl)
     {
-        for (var i = 0; i < 500 && hostNl.LinkList().Any(l => l.Name.StartsWith("wd-", StringComparison.Ordinal)); i++)
+        for (var i = 0; i < 500 && hostNl.LinkList().Any(l => l.Name.StartsWith("w-", StringComparison.Ordinal) && !l.IsUp); i++)
         {
             Thread.Sleep(2);
         }

@@ -4,12 +4,12 @@ using Weft.Cni;
 
 CniTrace.Mark("main");
 
-// The background half of a DEL (see LinuxAttachmentDriver.BackgroundReaper): delete one tombstone link.
-if (Environment.GetEnvironmentVariable("WEFT_CNI_REAP") is { Length: > 0 } tombstone)
+// The background half of a DEL (see LinuxAttachmentDriver.BackgroundReaper): delete one detached host veth.
+if (int.TryParse(Environment.GetEnvironmentVariable("WEFT_CNI_REAP"), out var detachedIndex))
 {
     try
     {
-        new LinuxAttachmentDriver().DeleteLink(tombstone);
+        new LinuxAttachmentDriver().DeleteDetached(detachedIndex);
         return 0;
     }
     catch (Exception)
@@ -27,7 +27,7 @@ try
     var request = CniRequest.FromEnvironment(Environment.GetEnvironmentVariable);
     var output = new CniPlugin(new LinuxAttachmentDriver
     {
-        BackgroundReaper = tomb => Environment.ProcessPath is { } self && Detached.Spawn(self, [$"WEFT_CNI_REAP={tomb}"]),
+        BackgroundReaper = index => Environment.ProcessPath is { } self && Detached.Spawn(self, [$"WEFT_CNI_REAP={index}"]),
     }).Execute(request, stdin);
     if (output.Length > 0)
     {

@@ -45,7 +45,16 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         step("veth");
         try
         {
-            host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+            try
+            {
+                host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+            }
+            catch (KernelException e) when (e.Errno == Errno.EEXIST && host.TryLinkByName(hostVeth) is { } old && IsDetached(old))
+            {
+                // The previous holder of this address, disconnected by its DEL and not yet deleted in the background.
+                TryDel(host, old.Index);
+                host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+            }
         }
         catch (KernelException e) when (e.Errno == Errno.EEXIST)
         {
@@ -102,20 +111,18 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     /// <summary>
     /// When set, <see cref="Detach"/> does not wait for the kernel to delete the veth pair (tens of milliseconds:
     /// unregistering a netdevice waits for RCU grace periods). It sets the host end down — which disconnects the
-    /// container at once and removes the /32 route — renames it to a tombstone <c>wd-&lt;ip&gt;</c> so the name is
-    /// free for the address's next container, and calls this with the tombstone's name to have it deleted in the
-    /// background (false: it could not, the link is deleted now). The executable passes one that starts a
-    /// detached weft-cni (<see cref="Detached"/>); null (the default) deletes synchronously.
+    /// container at once and removes the /32 route — and calls this with the link's index to have it deleted in
+    /// the background (false: it could not, the link is deleted now). Until then the down link keeps its name; an
+    /// ADD that needs the name and finds a down link with weft's MAC for that address deletes it first
+    /// (<see cref="IsDetached"/>). The executable passes one that starts a detached weft-cni (<see cref="Detached"/>);
+    /// null (the default) deletes synchronously.
     /// </summary>
-    public Func<string, bool>? BackgroundReaper { get; init; }
-
-    /// <summary>Tombstones of detached host veths: <c>wd-</c> + the twelve digits of <c>w-</c>.</summary>
-    public const string TombstonePrefix = "wd-";
+    public Func<int, bool>? BackgroundReaper { get; init; }
 
     public void Detach(string hostVeth, string? netns, string ifName)
     {
         using var host = Netlink.Open(_host);
-        if (BackgroundReaper is null || !hostVeth.StartsWith("w-", StringComparison.Ordinal))
+        if (BackgroundReaper is null)
         {
             TryDel(host, hostVeth);
             return;
@@ -123,51 +130,63 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
 
         try
         {
-            host.LinkSetDown(hostVeth);
+            var link = host.LinkByName(hostVeth);
+            host.LinkSetDown(link.Index);
+            if (!BackgroundReaper(link.Index))
+            {
+                TryDel(host, link.Index);
+            }
         }
         catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
         {
-            return; // already gone (its namespace was deleted, or an earlier DEL)
+            // already gone (its namespace was deleted, or an earlier DEL)
         }
+    }
 
+    /// <summary>
+    /// A host veth a DEL disconnected and left for the background: named <c>w-&lt;ip&gt;</c>, down, with weft's host MAC
+    /// for that IP (<c>aa:aa:&lt;ip&gt;</c>). Anything else with that name is not weft's to delete.
+    /// </summary>
+    public static bool IsDetached(Link link) =>
+        link.Name.StartsWith("w-", StringComparison.Ordinal) && !link.IsUp && link.Mac is { } mac
+        && Ipv4.TryParse(NameToIp(link.Name), out var ip) && mac.GetAddressBytes().AsSpan().SequenceEqual(Naming.HostMac(ip));
+
+    private static string NameToIp(string name)
+    {
+        var d = name.AsSpan(2);
+        return d.Length == 12 ? $"{int.Parse(d[..3])}.{int.Parse(d[3..6])}.{int.Parse(d[6..9])}.{int.Parse(d[9..])}" : "";
+    }
+
+    /// <summary>The background half of a DEL: deletes link <paramref name="index"/> if it is still a detached weft veth.</summary>
+    public void DeleteDetached(int index)
+    {
+        using var host = Netlink.Open(_host);
+        Link link;
         try
         {
-            host.LinkSetName(hostVeth, TombstonePrefix + hostVeth[2..]);
+            link = host.LinkByIndex(index);
         }
         catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
         {
-            return; // it went away meanwhile (its namespace is being deleted)
-        }
-        catch (KernelException e) when (e.Errno == Errno.EEXIST)
-        {
-            TryDel(host, hostVeth); // an older tombstone of this address is still there: delete this one now
             return;
         }
 
-        var tombstone = TombstonePrefix + hostVeth[2..];
-        if (!BackgroundReaper(tombstone))
+        if (IsDetached(link))
         {
-            TryDel(host, tombstone);
+            TryDel(host, index);
         }
     }
 
-    /// <summary>Deletes one link of the host namespace if it exists (what the background reaper runs).</summary>
-    public void DeleteLink(string name)
-    {
-        using var host = Netlink.Open(_host);
-        TryDel(host, name);
-    }
-
-    /// <summary>Deletes every tombstone (<c>wd-*</c>) in the host namespace; returns how many.</summary>
+    /// <summary>Deletes every detached weft veth in the host namespace (GC); returns how many.</summary>
     public int Reap()
     {
         using var host = Netlink.Open(_host);
         var n = 0;
         foreach (var link in host.LinkList())
         {
-            if (link.Name.StartsWith(TombstonePrefix, StringComparison.Ordinal))
+            if (IsDetached(link))
             {
-                TryDel(host, link.Name);
+                TryDel(host, link.Index);
                 n++;
             }
         }
@@ -299,6 +318,17 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         try
         {
             nl.LinkDel(name);
+        }
+        catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
+        {
+        }
+    }
+
+    private static void TryDel(Netlink nl, int index)
+    {
+        try
+        {
+            nl.LinkDel(index);
         }
         catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
         {

@@ -139,7 +139,7 @@ public sealed class CniHost : IDisposable
 
     /// <summary>
     /// Names of the host namespace's links other than lo, once the background deletions DEL started are done
-    /// (a DEL leaves its veth down and renamed <c>wd-…</c> for a detached weft-cni to delete; waits up to 10 s).
+    /// (a DEL leaves its veth down for a detached weft-cni to delete; waits up to 10 s).
     /// </summary>
     public List<string> HostLinks()
     {
@@ -147,8 +147,9 @@ public sealed class CniHost : IDisposable
         var deadline = DateTime.UtcNow.AddSeconds(10);
         do
         {
-            names = Host.Netlink.LinkList().Select(l => l.Name).Where(n => n != "lo").Order().ToList();
-            if (!names.Any(n => n.StartsWith(LinuxAttachmentDriver.TombstonePrefix, StringComparison.Ordinal)))
+            var links = Host.Netlink.LinkList();
+            names = links.Select(l => l.Name).Where(n => n != "lo").Order().ToList();
+            if (!links.Any(LinuxAttachmentDriver.IsDetached))
             {
                 break;
             }
