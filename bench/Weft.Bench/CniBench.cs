@@ -127,12 +127,13 @@ public static class CniBench
     }
 
     /// <summary>
-    /// Waits until no down <c>w-*</c> veth (one a weft-cni DEL left for its background deletion) remains, so no
-    /// measurement shares the kernel with the previous run's background work.
+    /// Waits until no <c>w-*</c> veth without an address (one a weft-cni DEL left for its background deletion)
+    /// remains, so no measurement shares the kernel with the previous run's background work.
     /// </summary>
     private static void Quiesce(Netlink hostNl)
     {
-        for (var i = 0; i < 500 && hostNl.LinkList().Any(l => l.Name.StartsWith("w-", StringComparison.Ordinal) && !l.IsUp); i++)
+        for (var i = 0; i < 500 && hostNl.LinkList().Any(l => l.Name.StartsWith("w-", StringComparison.Ordinal)
+            && hostNl.AddrList(l.Index, System.Net.Sockets.AddressFamily.InterNetwork).Count == 0); i++)
         {
             Thread.Sleep(2);
         }

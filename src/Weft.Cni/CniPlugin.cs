@@ -297,9 +297,8 @@ public sealed class CniPlugin
 
             session.Commit();
             changed |= freed.Count > 0;
+            _driver.Reap(ip => session.State.FindIp(ip) is not null);
         }
-
-        _driver.Reap();
 
         if (changed)
         {

@@ -49,9 +49,10 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
             {
                 host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
             }
-            catch (KernelException e) when (e.Errno == Errno.EEXIST && host.TryLinkByName(hostVeth) is { } old && IsDetached(old))
+            catch (KernelException e) when (e.Errno == Errno.EEXIST && host.TryLinkByName(hostVeth) is { } old && IsWeftVeth(old))
             {
-                // The previous holder of this address, disconnected by its DEL and not yet deleted in the background.
+                // This ADD holds the address, so weft's veth for it is a leftover: the previous holder's, disconnected
+                // by its DEL and not yet deleted in the background (or left by a crash).
                 TryDel(host, old.Index);
                 host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
             }
@@ -110,19 +111,19 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
 
     /// <summary>
     /// When set, <see cref="Detach"/> does not wait for the kernel to delete the veth pair (tens of milliseconds:
-    /// unregistering a netdevice waits for RCU grace periods). It sets the host end down — which disconnects the
-    /// container at once and removes the /32 route — and calls this with the link's index to have it deleted in
-    /// the background (false: it could not, the link is deleted now). Until then the down link keeps its name; an
-    /// ADD that needs the name and finds a down link with weft's MAC for that address deletes it first
-    /// (<see cref="IsDetached"/>). The executable passes one that starts a detached weft-cni (<see cref="Detached"/>);
-    /// null (the default) deletes synchronously.
+    /// unregistering a netdevice waits for RCU grace periods). It removes the host end's address
+    /// (<c>169.254.0.1 peer IP</c>) — which removes the /32 route, so nothing reaches the container any more and
+    /// rp_filter drops what it sends — and calls this with the link's index to have the pair deleted in the
+    /// background (false: it could not, the link is deleted now). Until then the link keeps its name; an ADD
+    /// that gets the address again and finds weft's veth for it deletes it first. The executable passes one that
+    /// starts a detached weft-cni (<see cref="Detached"/>); null (the default) deletes synchronously.
     /// </summary>
     public Func<int, bool>? BackgroundReaper { get; init; }
 
     public void Detach(string hostVeth, string? netns, string ifName)
     {
         using var host = Netlink.Open(_host);
-        if (BackgroundReaper is null)
+        if (BackgroundReaper is null || IpOf(hostVeth) is not { } ip)
         {
             TryDel(host, hostVeth);
             return;
@@ -131,7 +132,14 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         try
         {
             var link = host.LinkByName(hostVeth);
-            host.LinkSetDown(link.Index);
+            try
+            {
+                host.AddrDel(new Address(link.Index, new IpPrefix(ToAddress(Naming.HostSideIp), 32)) { Peer = ToAddress(ip) });
+            }
+            catch (KernelException e) when (e.Errno is Errno.EADDRNOTAVAIL or Errno.ENOENT or Errno.ESRCH)
+            {
+            }
+
             if (!BackgroundReaper(link.Index))
             {
                 TryDel(host, link.Index);
@@ -143,48 +151,62 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         }
     }
 
-    /// <summary>
-    /// A host veth a DEL disconnected and left for the background: named <c>w-&lt;ip&gt;</c>, down, with weft's host MAC
-    /// for that IP (<c>aa:aa:&lt;ip&gt;</c>). Anything else with that name is not weft's to delete.
-    /// </summary>
-    public static bool IsDetached(Link link) =>
-        link.Name.StartsWith("w-", StringComparison.Ordinal) && !link.IsUp && link.Mac is { } mac
-        && Ipv4.TryParse(NameToIp(link.Name), out var ip) && mac.GetAddressBytes().AsSpan().SequenceEqual(Naming.HostMac(ip));
+    /// <summary>A veth weft made for an address: named <c>w-&lt;ip&gt;</c> with weft's host MAC for that address (<c>aa:aa:&lt;ip&gt;</c>).</summary>
+    public static bool IsWeftVeth(Link link) =>
+        IpOf(link.Name) is { } ip && link.Mac is { } mac && mac.GetAddressBytes().AsSpan().SequenceEqual(Naming.HostMac(ip));
 
-    private static string NameToIp(string name)
+    /// <summary>The address a host veth name stands for (<c>w-010255012002</c> → 10.255.12.2), or null.</summary>
+    public static Ipv4? IpOf(string hostVeth)
     {
-        var d = name.AsSpan(2);
-        return d.Length == 12 ? $"{int.Parse(d[..3])}.{int.Parse(d[3..6])}.{int.Parse(d[6..9])}.{int.Parse(d[9..])}" : "";
+        var d = hostVeth.AsSpan();
+        if (d.Length != 14 || !d.StartsWith("w-"))
+        {
+            return null;
+        }
+
+        d = d[2..];
+        uint v = 0;
+        for (var i = 0; i < 4; i++)
+        {
+            if (!uint.TryParse(d.Slice(i * 3, 3), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var octet) || octet > 255)
+            {
+                return null;
+            }
+
+            v = (v << 8) | octet;
+        }
+
+        return new Ipv4(v);
     }
 
-    /// <summary>The background half of a DEL: deletes link <paramref name="index"/> if it is still a detached weft veth.</summary>
+    /// <summary>
+    /// The background half of a DEL: deletes link <paramref name="index"/> if it is still weft's veth without its
+    /// host address (a new attachment for the same address is a new link with another index).
+    /// </summary>
     public void DeleteDetached(int index)
     {
         using var host = Netlink.Open(_host);
-        Link link;
         try
         {
-            link = host.LinkByIndex(index);
+            var link = host.LinkByIndex(index);
+            if (IsWeftVeth(link) && host.AddrList(index, AddressFamily.InterNetwork).Count == 0)
+            {
+                TryDel(host, index);
+            }
         }
         catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
         {
-            return;
-        }
-
-        if (IsDetached(link))
-        {
-            TryDel(host, index);
         }
     }
 
-    /// <summary>Deletes every detached weft veth in the host namespace (GC); returns how many.</summary>
-    public int Reap()
+    /// <summary>Deletes weft's veths whose address <paramref name="allocated"/> says is free (GC); returns how many.</summary>
+    public int Reap(Func<Ipv4, bool> allocated)
     {
         using var host = Netlink.Open(_host);
         var n = 0;
         foreach (var link in host.LinkList())
         {
-            if (IsDetached(link))
+            if (IsWeftVeth(link) && !allocated(IpOf(link.Name)!.Value))
             {
                 TryDel(host, link.Index);
                 n++;

@@ -50,7 +50,7 @@ public sealed class FakeDriver : IAttachmentDriver
         Links.Remove(hostVeth);
     }
 
-    public int Reap() => 0;
+    public int Reap(Func<Ipv4, bool> allocated) => 0;
 
     public void Check(AttachmentSpec spec)
     {

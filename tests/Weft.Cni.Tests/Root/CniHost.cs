@@ -139,7 +139,7 @@ public sealed class CniHost : IDisposable
 
     /// <summary>
     /// Names of the host namespace's links other than lo, once the background deletions DEL started are done
-    /// (a DEL leaves its veth down for a detached weft-cni to delete; waits up to 10 s).
+    /// (a DEL leaves its veth without its address for a detached weft-cni to delete; waits up to 10 s).
     /// </summary>
     public List<string> HostLinks()
     {
@@ -149,7 +149,7 @@ public sealed class CniHost : IDisposable
         {
             var links = Host.Netlink.LinkList();
             names = links.Select(l => l.Name).Where(n => n != "lo").Order().ToList();
-            if (!links.Any(LinuxAttachmentDriver.IsDetached))
+            if (!links.Any(l => LinuxAttachmentDriver.IsWeftVeth(l) && Host.Netlink.AddrList(l.Index, System.Net.Sockets.AddressFamily.InterNetwork).Count == 0))
             {
                 break;
             }

@@ -75,8 +75,11 @@ public sealed class PluginRootTests : IDisposable
         _h.Add(b, id: "b").Ok();
         _h.Del(a, id: "a").Ok();
 
-        // Right after DEL: a's host veth is down (or already deleted), no route to it, the address is free.
-        Assert.False(_h.Host.Netlink.TryLinkByName("w-010255012002")?.IsUp ?? false);
+        // Right after DEL: a's host veth has lost its address (or is already deleted), no route to it, the address is free.
+        if (_h.Host.Netlink.TryLinkByName("w-010255012002") is { } detached)
+        {
+            Assert.Empty(_h.Host.Netlink.AddrList(detached.Index, System.Net.Sockets.AddressFamily.InterNetwork));
+        }
         Assert.DoesNotContain(_h.Host.Netlink.RouteList(), r => r.Dst is { } d && d.Address.Equals(IPAddress.Parse("10.255.12.2")));
         Assert.Null(_h.Store.Find("a", "eth0"));
         Assert.False(CniHost.Ping(b, "10.255.12.2"));
@@ -89,7 +92,7 @@ public sealed class PluginRootTests : IDisposable
     [RootFact]
     public void Add_replaces_a_detached_veth_that_still_holds_the_name()
     {
-        // What a DEL leaves for the background: w-<ip>, down, with weft's MAC for that IP.
+        // What a DEL leaves for the background: w-<ip> with weft's MAC for that IP, without its address.
         var leftover = _h.Container("leftover");
         _h.Host.Netlink.LinkAddVeth("w-010255012002", "eth0", leftover.Ns, mac: new System.Net.NetworkInformation.PhysicalAddress(Naming.HostMac(Ipv4.Parse("10.255.12.2"))));
         var c = _h.Container("c1");
