@@ -23,6 +23,7 @@ byte[] stdin = [];
 try
 {
     stdin = ReadStdin();
+    CniTrace.Mark("stdin read");
     version = NetConf.PeekVersion(stdin) is { } v && CniVersion.IsSupported(v) ? v : CniVersion.Current;
     var request = CniRequest.FromEnvironment(Environment.GetEnvironmentVariable);
     var output = new CniPlugin(new LinuxAttachmentDriver

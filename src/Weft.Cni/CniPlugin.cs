@@ -31,6 +31,7 @@ public sealed class CniPlugin
         }
 
         var conf = NetConf.Parse(stdin);
+        CniTrace.Mark("config parsed");
         switch (request.Command)
         {
             case CniCommand.Add:
@@ -77,7 +78,9 @@ public sealed class CniPlugin
     private byte[] Add(CniRequest request, NetConf conf)
     {
         var (subnet, mtu) = ResolveNetwork(conf);
+        CniTrace.Mark("network resolved");
         _driver.EnsureNetns(request.Netns!);
+        CniTrace.Mark("netns checked");
         var containerId = request.ContainerId!;
         var ifName = request.IfName!;
 

@@ -23,6 +23,19 @@ public class IpamStoreTests
     }
 
     [Fact]
+    public void A_durable_store_writes_the_same_slots()
+    {
+        using var dirs = new TestDirs();
+        using (var s = new IpamStore(dirs.DataDir, durable: true).Open())
+        {
+            s.State.Allocate(Subnet, "a", "eth0");
+            s.Commit();
+        }
+
+        Assert.Equal("10.255.12.2", new IpamStore(dirs.DataDir).Read().Find("a", "eth0")!.Ip.ToString());
+    }
+
+    [Fact]
     public void Uncommitted_changes_are_not_written()
     {
         using var dirs = new TestDirs();
