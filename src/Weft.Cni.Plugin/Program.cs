@@ -22,7 +22,7 @@ var version = CniVersion.Current;
 byte[] stdin = [];
 try
 {
-    stdin = ReadStdin();
+    stdin = Stdio.ReadStdin();
     CniTrace.Mark("stdin read");
     version = NetConf.PeekVersion(stdin) is { } v && CniVersion.IsSupported(v) ? v : CniVersion.Current;
     var request = CniRequest.FromEnvironment(Environment.GetEnvironmentVariable);
@@ -30,28 +30,77 @@ try
     {
         BackgroundReaper = index => Environment.ProcessPath is { } self && Detached.Spawn(self, [$"WEFT_CNI_REAP={index}"]),
     }).Execute(request, stdin);
-    if (output.Length > 0)
-    {
-        using var stdout = Console.OpenStandardOutput();
-        stdout.Write(output);
-    }
+    Stdio.WriteStdout(output);
 
     return 0;
 }
 catch (Exception e)
 {
     var (code, msg, details) = Errors.Map(e);
-    using var stdout = Console.OpenStandardOutput();
-    stdout.Write(CniOutput.Error(version, code, msg, details));
+    Stdio.WriteStdout(CniOutput.Error(version, code, msg, details));
     return 1;
 }
 
-static byte[] ReadStdin()
+/// <summary>
+/// stdin and stdout with read(2)/write(2): System.Console would start a signal-handling thread and probe the
+/// terminal, which a plugin that runs on every container start does not need.
+/// </summary>
+internal static unsafe partial class Stdio
 {
-    using var input = Console.OpenStandardInput();
-    using var ms = new MemoryStream();
-    input.CopyTo(ms);
-    return ms.ToArray();
+    public static byte[] ReadStdin()
+    {
+        var buffer = new byte[16384];
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                Array.Resize(ref buffer, buffer.Length * 2);
+            }
+
+            nint n;
+            fixed (byte* p = &buffer[length])
+            {
+                n = read(0, p, buffer.Length - length);
+            }
+
+            if (n > 0)
+            {
+                length += (int)n;
+            }
+            else if (n == 0 || System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 4 /* EINTR */)
+            {
+                return buffer[..length];
+            }
+        }
+    }
+
+    public static void WriteStdout(ReadOnlySpan<byte> data)
+    {
+        while (data.Length > 0)
+        {
+            nint n;
+            fixed (byte* p = data)
+            {
+                n = write(1, p, data.Length);
+            }
+
+            if (n > 0)
+            {
+                data = data[(int)n..];
+            }
+            else if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 4 /* EINTR */)
+            {
+                return;
+            }
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial nint read(int fd, byte* buf, nint count);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial nint write(int fd, byte* buf, nint count);
 }
 
 internal static class Errors
