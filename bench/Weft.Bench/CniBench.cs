@@ -10,7 +10,9 @@ namespace Weft.Bench;
 /// <c>ptp</c> + <c>host-local</c> plugins (/usr/lib/cni), same machine, same run, same namespace setup:
 /// a "host" namespace <c>weftbench-&lt;pid&gt;-host</c> where both plugins run, and a fresh container namespace per
 /// run. Every plugin process is started from a thread inside the host namespace (no nsenter in the timing).
-/// Runs alternate between the two plugins so background load hits both alike. Also reports weft-cni's peak
+/// Runs alternate between the two plugins so background load hits both alike. Before each ADD and after each
+/// DEL the bench waits until weft-cni's background veth deletion (see docs/cni.md, "DEL") has finished, so
+/// it never overlaps a measurement; DEL's figure is the time until the plugin returns. Also reports weft-cni's peak
 /// RSS (GNU time's maximum resident set size over the ADD and DEL runs of a separate pass).
 /// </summary>
 public static class CniBench
@@ -51,8 +53,9 @@ public static class CniBench
             host = NetNs.Create($"{prefix}-host");
             created.Add(host.Name!);
             var weftConf = $$"""{"cniVersion":"1.1.0","name":"weft","type":"weft-cni","subnet":"10.255.12.0/24","mtu":1400,"stateDir":"{{tmp}}/state","dataDir":"{{tmp}}/data"}""";
-            var refConf = $$"""{"cniVersion":"1.0.0","name":"ref","type":"ptp","mtu":1400,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.255.13.0/24"}]],"dataDir":"{{tmp}}/host-local"}}""";
+            var refConf = $$$"""{"cniVersion":"1.0.0","name":"ref","type":"ptp","mtu":1400,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.255.13.0/24"}]],"dataDir":"{{{tmp}}}/host-local"}}""";
             var plugins = new[] { new Plugin("weft-cni", weft, weftConf), new Plugin("ptp+host-local", Path.Combine(RefPath, "ptp"), refConf) };
+            using var hostNl = Netlink.Open(host);
             var times = plugins.ToDictionary(p => p.Name, _ => (Add: new List<double>(), Del: new List<double>()));
 
             // One untimed warm-up round each (page cache, first netns creation).
@@ -68,8 +71,10 @@ public static class CniBench
 
                     created.Add(nsName);
                     var id = $"bench{i + 1}";
+                    Quiesce(hostNl);
                     var add = Spawn(host, p, "ADD", id, $"{NetNs.RunDir}/{nsName}");
                     var del = Spawn(host, p, "DEL", id, $"{NetNs.RunDir}/{nsName}");
+                    Quiesce(hostNl);
                     NetNs.TryDelete(nsName);
                     created.Remove(nsName);
                     if (i >= 0)
@@ -83,7 +88,7 @@ public static class CniBench
             var rss = PeakRss(host, plugins[0], prefix, created, 10);
             var refRss = PeakRss(host, plugins[1], prefix, created, 10);
 
-            Console.WriteLine($"weft-bench cni: {runs} runs each, host namespace {host.Name}, plugins started from inside it");
+            Console.WriteLine($"weft-bench cni: {runs} runs each, host namespace {host.Name}, plugins started from inside it; load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
             Console.WriteLine();
             Console.WriteLine($"{"plugin",-16} {"ADD median",11} {"ADD p90",9} {"DEL median",11} {"DEL p90",9} {"peak RSS",10}");
             foreach (var p in plugins)
@@ -118,6 +123,19 @@ public static class CniBench
             catch (IOException)
             {
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits until no <c>w-*</c> veth without an address (one a weft-cni DEL left for its background deletion)
+    /// remains, so no measurement shares the kernel with the previous run's background work.
+    /// </summary>
+    private static void Quiesce(Netlink hostNl)
+    {
+        for (var i = 0; i < 500 && hostNl.LinkList().Any(l => l.Name.StartsWith("w-", StringComparison.Ordinal)
+            && hostNl.AddrList(l.Index, System.Net.Sockets.AddressFamily.InterNetwork).Count == 0); i++)
+        {
+            Thread.Sleep(2);
         }
     }
 

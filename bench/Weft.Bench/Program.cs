@@ -9,6 +9,12 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: weft-bench <area> [options]\n  linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete\n  cni               weft-cni ADD/DEL\n  server            weft-server\n  agent [nft|throughput|propagation] [--sizes 10000,50000] [--policies 120]");
+    Console.Error.WriteLine("""
+        usage: weft-bench <area> [options]
+          linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete
+          cni [--runs 60]   weft-cni ADD/DEL latency vs the reference ptp + host-local, and weft-cni's peak RSS
+          server            weft-server
+          agent [nft|throughput|propagation] [--sizes 10000,50000] [--policies 120]
+        """);
     return 2;
 }

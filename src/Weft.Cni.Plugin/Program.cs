@@ -2,36 +2,105 @@
 // and maps every exception to CNI error JSON here, in one place.
 using Weft.Cni;
 
+CniTrace.Mark("main");
+
+// The background half of a DEL (see LinuxAttachmentDriver.BackgroundReaper): delete one detached host veth.
+if (int.TryParse(Environment.GetEnvironmentVariable("WEFT_CNI_REAP"), out var detachedIndex))
+{
+    try
+    {
+        new LinuxAttachmentDriver().DeleteDetached(detachedIndex);
+        return 0;
+    }
+    catch (Exception)
+    {
+        return 1; // GC deletes what is left
+    }
+}
+
 var version = CniVersion.Current;
 byte[] stdin = [];
 try
 {
-    stdin = ReadStdin();
+    stdin = Stdio.ReadStdin();
+    CniTrace.Mark("stdin read");
     version = NetConf.PeekVersion(stdin) is { } v && CniVersion.IsSupported(v) ? v : CniVersion.Current;
     var request = CniRequest.FromEnvironment(Environment.GetEnvironmentVariable);
-    var output = new CniPlugin(new LinuxAttachmentDriver()).Execute(request, stdin);
-    if (output.Length > 0)
+    var output = new CniPlugin(new LinuxAttachmentDriver
     {
-        using var stdout = Console.OpenStandardOutput();
-        stdout.Write(output);
-    }
+        BackgroundReaper = index => Environment.ProcessPath is { } self && Detached.Spawn(self, [$"WEFT_CNI_REAP={index}"]),
+    }).Execute(request, stdin);
+    Stdio.WriteStdout(output);
 
     return 0;
 }
 catch (Exception e)
 {
     var (code, msg, details) = Errors.Map(e);
-    using var stdout = Console.OpenStandardOutput();
-    stdout.Write(CniOutput.Error(version, code, msg, details));
+    Stdio.WriteStdout(CniOutput.Error(version, code, msg, details));
     return 1;
 }
 
-static byte[] ReadStdin()
+/// <summary>
+/// stdin and stdout with read(2)/write(2): System.Console would start a signal-handling thread and probe the
+/// terminal, which a plugin that runs on every container start does not need.
+/// </summary>
+internal static unsafe partial class Stdio
 {
-    using var input = Console.OpenStandardInput();
-    using var ms = new MemoryStream();
-    input.CopyTo(ms);
-    return ms.ToArray();
+    public static byte[] ReadStdin()
+    {
+        var buffer = new byte[16384];
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                Array.Resize(ref buffer, buffer.Length * 2);
+            }
+
+            nint n;
+            fixed (byte* p = &buffer[length])
+            {
+                n = read(0, p, buffer.Length - length);
+            }
+
+            if (n > 0)
+            {
+                length += (int)n;
+            }
+            else if (n == 0 || System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 4 /* EINTR */)
+            {
+                return buffer[..length];
+            }
+        }
+    }
+
+    public static void WriteStdout(ReadOnlySpan<byte> data)
+    {
+        while (data.Length > 0)
+        {
+            nint n;
+            fixed (byte* p = data)
+            {
+                n = write(1, p, data.Length);
+            }
+
+            if (n > 0)
+            {
+                data = data[(int)n..];
+            }
+            else if (System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 4 /* EINTR */)
+            {
+                return;
+            }
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial nint read(int fd, byte* buf, nint count);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    private static partial nint write(int fd, byte* buf, nint count);
 }
 
 internal static class Errors

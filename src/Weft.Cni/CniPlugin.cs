@@ -31,6 +31,7 @@ public sealed class CniPlugin
         }
 
         var conf = NetConf.Parse(stdin);
+        CniTrace.Mark("config parsed");
         switch (request.Command)
         {
             case CniCommand.Add:
@@ -68,17 +69,23 @@ public sealed class CniPlugin
         return (subnet, conf.Mtu ?? lease?.Mtu ?? 1450);
     }
 
-    private void Step(string name) => FaultPoint?.Invoke(name);
+    private void Step(string name)
+    {
+        CniTrace.Mark(name);
+        FaultPoint?.Invoke(name);
+    }
 
     private byte[] Add(CniRequest request, NetConf conf)
     {
         var (subnet, mtu) = ResolveNetwork(conf);
+        CniTrace.Mark("network resolved");
         _driver.EnsureNetns(request.Netns!);
+        CniTrace.Mark("netns checked");
         var containerId = request.ContainerId!;
         var ifName = request.IfName!;
 
         // Everything about the record is validated before anything is created.
-        var store = new IpamStore(conf.DataDir);
+        var store = new IpamStore(conf.DataDir, conf.DurableIpam);
         var records = new ContainerRecords(conf.StateDir);
         ContainerRecord.Describe(request, conf, subnet.Network, Clock());
 
@@ -99,6 +106,7 @@ public sealed class CniPlugin
             session.Commit();
         }
 
+        CniTrace.Mark("ipam committed");
         var spec = new AttachmentSpec(request.Netns!, ifName, ip, mtu);
         var attached = false;
         try
@@ -111,6 +119,7 @@ public sealed class CniPlugin
             Step("notify");
             var result = CniOutput.AddResult(conf.CniVersion, conf.PrevResult, spec);
             AgentNotifier.Notify(conf.StateDir);
+            CniTrace.Mark("done");
             return result;
         }
         catch
@@ -148,16 +157,19 @@ public sealed class CniPlugin
     {
         var containerId = request.ContainerId!;
         var ifName = request.IfName!;
-        var store = new IpamStore(conf.DataDir);
+        var store = new IpamStore(conf.DataDir, conf.DurableIpam);
         var records = new ContainerRecords(conf.StateDir);
 
         // A lock-free read is a whole snapshot; the link goes before the address is freed, so a concurrent ADD
         // can never get this address while its host veth still exists.
         var ip = store.Read().Find(containerId, ifName)?.Ip ?? records.Read(containerId, ifName)?.Ip;
+        CniTrace.Mark("del: looked up");
         if (ip is { } known)
         {
             _driver.Detach(Naming.HostVeth(known), request.Netns, ifName);
         }
+
+        CniTrace.Mark("del: detached");
 
         var removed = records.Remove(containerId, ifName);
         if (ip is not null)
@@ -171,6 +183,8 @@ public sealed class CniPlugin
         {
             AgentNotifier.Notify(conf.StateDir);
         }
+
+        CniTrace.Mark("del: done");
     }
 
     private void Check(CniRequest request, NetConf conf)
@@ -189,7 +203,7 @@ public sealed class CniPlugin
         _driver.EnsureNetns(request.Netns!);
         var containerId = request.ContainerId!;
         var ifName = request.IfName!;
-        var allocation = new IpamStore(conf.DataDir).Read().Find(containerId, ifName)
+        var allocation = new IpamStore(conf.DataDir, conf.DurableIpam).Read().Find(containerId, ifName)
             ?? throw new CniException(CniErrorCode.CheckFailed, $"{containerId}/{ifName} holds no address", "the IPAM store has no allocation for this attachment");
         if (!subnet.Contains(allocation.Ip))
         {
@@ -248,7 +262,7 @@ public sealed class CniPlugin
             throw new CniException(CniErrorCode.NotAvailable, "weft-cni is not ready: the cell has no subnet lease yet", e.Details);
         }
 
-        var free = new IpamStore(conf.DataDir).Read().Free(subnet);
+        var free = new IpamStore(conf.DataDir, conf.DurableIpam).Read().Free(subnet);
         if (free <= 0)
         {
             throw new CniException(CniErrorCode.NotAvailable, $"weft-cni is not ready: no free address in {subnet}", "delete containers or run GC");
@@ -260,7 +274,7 @@ public sealed class CniPlugin
         RequireStatusAndGc(conf, "GC");
         var valid = new HashSet<AttachmentKey>(conf.ValidAttachments
             ?? throw new CniException(CniErrorCode.InvalidConfig, "GC needs cni.dev/valid-attachments", "the runtime lists the attachments to keep"));
-        var store = new IpamStore(conf.DataDir);
+        var store = new IpamStore(conf.DataDir, conf.DurableIpam);
         var records = new ContainerRecords(conf.StateDir);
         var stale = records.List().Where(r => !valid.Contains(r.Key)).ToList();
         var changed = false;
@@ -286,6 +300,7 @@ public sealed class CniPlugin
 
             session.Commit();
             changed |= freed.Count > 0;
+            _driver.Reap(ip => session.State.FindIp(ip) is not null);
         }
 
         if (changed)

@@ -26,6 +26,9 @@ public interface IAttachmentDriver
     /// <summary>Removes the attachment; succeeds when the host veth, the namespace or the interface are already gone.</summary>
     void Detach(string hostVeth, string? netns, string ifName);
 
+    /// <summary>Deletes weft's host veths of addresses that are not allocated (GC calls it under the IPAM lock); returns how many.</summary>
+    int Reap(Func<Ipv4, bool> allocated);
+
     /// <summary>Verifies the attachment; throws <see cref="CniException"/> 104 naming the first difference.</summary>
     void Check(AttachmentSpec spec);
 }

@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-
 namespace Weft.Cni;
 
 /// <summary>One allocated address: which attachment (container id + interface) holds it.</summary>
@@ -18,7 +15,6 @@ public sealed record Allocation(Ipv4 Ip, string ContainerId, string IfName)
 /// </summary>
 public sealed class IpamState
 {
-    public const string Header = "weft-ipam 1";
     public const int FirstHost = 2;
     public const int LastHost = 254;
 
@@ -115,60 +111,5 @@ public sealed class IpamState
         }
 
         return freed;
-    }
-
-    /// <summary>The file format: a header line, <c>last &lt;ip&gt;</c>, then <c>&lt;ip&gt; &lt;containerId&gt; &lt;ifName&gt;</c> per allocation.</summary>
-    public string Serialize()
-    {
-        var sb = new StringBuilder(64 + (_allocations.Count * 48));
-        sb.Append(Header).Append('\n');
-        if (Last is { } last)
-        {
-            sb.Append("last ").Append(last.ToString()).Append('\n');
-        }
-
-        foreach (var a in _allocations.OrderBy(a => a.Ip))
-        {
-            sb.Append(a.Ip.ToString()).Append(' ').Append(a.ContainerId).Append(' ').Append(a.IfName).Append('\n');
-        }
-
-        return sb.ToString();
-    }
-
-    /// <summary>Parses <see cref="Serialize"/>'s output; an empty text is an empty store.</summary>
-    /// <exception cref="FormatException">for anything else.</exception>
-    public static IpamState Parse(string text)
-    {
-        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (lines.Length == 0)
-        {
-            return new IpamState();
-        }
-
-        if (lines[0] != Header)
-        {
-            throw new FormatException($"not a weft IPAM store (first line '{lines[0]}')");
-        }
-
-        Ipv4? last = null;
-        var list = new List<Allocation>(lines.Length);
-        for (var i = 1; i < lines.Length; i++)
-        {
-            var f = lines[i].Split(' ');
-            if (f.Length == 2 && f[0] == "last")
-            {
-                last = Ipv4.Parse(f[1]);
-            }
-            else if (f.Length == 3)
-            {
-                list.Add(new Allocation(Ipv4.Parse(f[0]), f[1], f[2]));
-            }
-            else
-            {
-                throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"bad line {i + 1}: '{lines[i]}'"));
-            }
-        }
-
-        return new IpamState(list, last);
     }
 }

@@ -45,7 +45,17 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         step("veth");
         try
         {
-            host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+            try
+            {
+                host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+            }
+            catch (KernelException e) when (e.Errno == Errno.EEXIST && host.TryLinkByName(hostVeth) is { } old && IsWeftVeth(old))
+            {
+                // This ADD holds the address, so weft's veth for it is a leftover: the previous holder's, disconnected
+                // by its DEL and not yet deleted in the background (or left by a crash).
+                TryDel(host, old.Index);
+                host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+            }
         }
         catch (KernelException e) when (e.Errno == Errno.EEXIST)
         {
@@ -67,6 +77,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                 return Netlink.Open();
             }))
             {
+                CniTrace.Mark("container sysctls");
                 var index = c.LinkByName(spec.IfName).Index;
                 c.AddrAdd(new Address(index, new IpPrefix(ip, 32)) { Peer = gateway });
                 c.LinkSetUp(index);
@@ -74,6 +85,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                 c.RouteAdd(new Route { Gateway = gateway, Device = index, Src = ip, OnLink = true, Family = AddressFamily.InterNetwork });
             }
 
+            CniTrace.Mark("container configured");
             step("host");
             if (_host is null)
             {
@@ -84,6 +96,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                 _host.Run(() => SetHostSysctls(hostVeth));
             }
 
+            CniTrace.Mark("host sysctls");
             var h = host.LinkByName(hostVeth).Index;
             host.AddrAdd(new Address(h, new IpPrefix(gateway, 32)) { Peer = ip });
             host.LinkSetUp(h);
@@ -96,10 +109,111 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         }
     }
 
+    /// <summary>
+    /// When set, <see cref="Detach"/> does not wait for the kernel to delete the veth pair (tens of milliseconds:
+    /// unregistering a netdevice waits for RCU grace periods). It removes the host end's address
+    /// (<c>169.254.0.1 peer IP</c>) — which removes the /32 route, so nothing reaches the container any more and
+    /// rp_filter drops what it sends — and calls this with the link's index to have the pair deleted in the
+    /// background (false: it could not, the link is deleted now). Until then the link keeps its name; an ADD
+    /// that gets the address again and finds weft's veth for it deletes it first. The executable passes one that
+    /// starts a detached weft-cni (<see cref="Detached"/>); null (the default) deletes synchronously.
+    /// </summary>
+    public Func<int, bool>? BackgroundReaper { get; init; }
+
     public void Detach(string hostVeth, string? netns, string ifName)
     {
         using var host = Netlink.Open(_host);
-        TryDel(host, hostVeth);
+        if (BackgroundReaper is null || IpOf(hostVeth) is not { } ip)
+        {
+            TryDel(host, hostVeth);
+            return;
+        }
+
+        try
+        {
+            var link = host.LinkByName(hostVeth);
+            try
+            {
+                host.AddrDel(new Address(link.Index, new IpPrefix(ToAddress(Naming.HostSideIp), 32)) { Peer = ToAddress(ip) });
+            }
+            catch (KernelException e) when (e.Errno is Errno.EADDRNOTAVAIL or Errno.ENOENT or Errno.ESRCH)
+            {
+            }
+
+            if (!BackgroundReaper(link.Index))
+            {
+                TryDel(host, link.Index);
+            }
+        }
+        catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
+        {
+            // already gone (its namespace was deleted, or an earlier DEL)
+        }
+    }
+
+    /// <summary>A veth weft made for an address: named <c>w-&lt;ip&gt;</c> with weft's host MAC for that address (<c>aa:aa:&lt;ip&gt;</c>).</summary>
+    public static bool IsWeftVeth(Link link) =>
+        IpOf(link.Name) is { } ip && link.Mac is { } mac && mac.GetAddressBytes().AsSpan().SequenceEqual(Naming.HostMac(ip));
+
+    /// <summary>The address a host veth name stands for (<c>w-010255012002</c> → 10.255.12.2), or null.</summary>
+    public static Ipv4? IpOf(string hostVeth)
+    {
+        var d = hostVeth.AsSpan();
+        if (d.Length != 14 || !d.StartsWith("w-"))
+        {
+            return null;
+        }
+
+        d = d[2..];
+        uint v = 0;
+        for (var i = 0; i < 4; i++)
+        {
+            if (!uint.TryParse(d.Slice(i * 3, 3), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var octet) || octet > 255)
+            {
+                return null;
+            }
+
+            v = (v << 8) | octet;
+        }
+
+        return new Ipv4(v);
+    }
+
+    /// <summary>
+    /// The background half of a DEL: deletes link <paramref name="index"/> if it is still weft's veth without its
+    /// host address (a new attachment for the same address is a new link with another index).
+    /// </summary>
+    public void DeleteDetached(int index)
+    {
+        using var host = Netlink.Open(_host);
+        try
+        {
+            var link = host.LinkByIndex(index);
+            if (IsWeftVeth(link) && host.AddrList(index, AddressFamily.InterNetwork).Count == 0)
+            {
+                TryDel(host, index);
+            }
+        }
+        catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
+        {
+        }
+    }
+
+    /// <summary>Deletes weft's veths whose address <paramref name="allocated"/> says is free (GC); returns how many.</summary>
+    public int Reap(Func<Ipv4, bool> allocated)
+    {
+        using var host = Netlink.Open(_host);
+        var n = 0;
+        foreach (var link in host.LinkList())
+        {
+            if (IsWeftVeth(link) && !allocated(IpOf(link.Name)!.Value))
+            {
+                TryDel(host, link.Index);
+                n++;
+            }
+        }
+
+        return n;
     }
 
     public void Check(AttachmentSpec spec)
@@ -226,6 +340,17 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         try
         {
             nl.LinkDel(name);
+        }
+        catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
+        {
+        }
+    }
+
+    private static void TryDel(Netlink nl, int index)
+    {
+        try
+        {
+            nl.LinkDel(index);
         }
         catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
         {

@@ -12,6 +12,7 @@ internal static unsafe partial class Native
     public const int O_CREAT = 0x40;
     public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
+    public const int LOCK_SH = 1;
     public const int LOCK_EX = 2;
     public const int LOCK_UN = 8;
     public const int EINTR = 4;

@@ -33,6 +33,9 @@ public sealed record NetConf
     /// <summary>Where the IPAM store lives (<c>&lt;dataDir&gt;/ipam/</c>); on disk so it survives reboots.</summary>
     public string DataDir { get; init; } = DefaultDataDir;
 
+    /// <summary>fsync the IPAM store on every change (see <see cref="IpamStore"/>).</summary>
+    public bool DurableIpam { get; init; }
+
     /// <summary>Overrides the agent's lease (standalone use, tests).</summary>
     public Ipv4Subnet? Subnet { get; init; }
 
@@ -113,6 +116,7 @@ public sealed record NetConf
                 Type = String(root, "type") ?? "weft-cni",
                 StateDir = stateDir,
                 DataDir = dataDir,
+                DurableIpam = Bool(root, "durableIpam") ?? false,
                 Subnet = subnet,
                 Mtu = mtu,
                 Metadata = ParseMetadata(root),
@@ -246,6 +250,21 @@ public sealed record NetConf
         return v.ValueKind == JsonValueKind.String
             ? v.GetString()
             : throw new CniException(CniErrorCode.DecodeFailure, $"'{name}' must be a string");
+    }
+
+    internal static bool? Bool(JsonElement obj, string name)
+    {
+        if (!obj.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new CniException(CniErrorCode.DecodeFailure, $"'{name}' must be true or false"),
+        };
     }
 
     internal static int? Int(JsonElement obj, string name)

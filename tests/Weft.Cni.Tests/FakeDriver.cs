@@ -50,6 +50,8 @@ public sealed class FakeDriver : IAttachmentDriver
         Links.Remove(hostVeth);
     }
 
+    public int Reap(Func<Ipv4, bool> allocated) => 0;
+
     public void Check(AttachmentSpec spec)
     {
         if (!Links.Contains(spec.HostVeth))

@@ -58,22 +58,6 @@ public class IpamStateTests
         Assert.Single(s.Allocations);
     }
 
-    [Fact]
-    public void Serializes_to_the_documented_text_and_back()
-    {
-        var s = new IpamState();
-        s.Allocate(Subnet, "b", "eth0");
-        s.Allocate(Subnet, "a", "eth1");
-        var text = s.Serialize();
-        Assert.Equal("weft-ipam 1\nlast 10.255.12.3\n10.255.12.2 b eth0\n10.255.12.3 a eth1\n", text);
-        var back = IpamState.Parse(text);
-        Assert.Equal(s.Allocations.OrderBy(a => a.Ip), back.Allocations);
-        Assert.Equal(s.Last, back.Last);
-        Assert.Empty(IpamState.Parse("").Allocations);
-        Assert.Throws<FormatException>(() => IpamState.Parse("something else\n"));
-        Assert.Throws<FormatException>(() => IpamState.Parse("weft-ipam 1\n10.0.0.1 onlytwo\n"));
-    }
-
     [Theory]
     [InlineData("10.255.12.2", "w-010255012002")]
     [InlineData("1.2.3.4", "w-001002003004")]

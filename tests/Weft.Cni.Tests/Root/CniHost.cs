@@ -137,8 +137,28 @@ public sealed class CniHost : IDisposable
         return new PluginRun(p.ExitCode, stdout, stderr.Result);
     }
 
-    /// <summary>Names of the host namespace's links other than lo.</summary>
-    public List<string> HostLinks() => Host.Netlink.LinkList().Select(l => l.Name).Where(n => n != "lo").Order().ToList();
+    /// <summary>
+    /// Names of the host namespace's links other than lo, once the background deletions DEL started are done
+    /// (a DEL leaves its veth without its address for a detached weft-cni to delete; waits up to 10 s).
+    /// </summary>
+    public List<string> HostLinks()
+    {
+        List<string> names;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        do
+        {
+            var links = Host.Netlink.LinkList();
+            names = links.Select(l => l.Name).Where(n => n != "lo").Order().ToList();
+            if (!links.Any(l => LinuxAttachmentDriver.IsWeftVeth(l) && Host.Netlink.AddrList(l.Index, System.Net.Sockets.AddressFamily.InterNetwork).Count == 0))
+            {
+                break;
+            }
+
+            Thread.Sleep(20);
+        }
+        while (DateTime.UtcNow < deadline);
+        return names;
+    }
 
     public IpamState Store => new IpamStore(Dirs.DataDir).Read();
 
@@ -152,18 +172,25 @@ public sealed class CniHost : IDisposable
         Assert.Empty(Records.List());
     }
 
-    /// <summary>Runs <c>busybox ping</c> inside <paramref name="from"/>; true when a reply came back.</summary>
+    /// <summary>
+    /// Runs <c>busybox ping</c> inside <paramref name="from"/>; true when a reply came back (three tries: a veth's
+    /// carrier comes up asynchronously, so the very first packet after ADD may be dropped on a loaded machine).
+    /// </summary>
     public static bool Ping(TestNetns from, string ip)
     {
-        try
+        for (var i = 0; i < 3; i++)
         {
-            from.Exec("/bin/busybox", "ping", "-c", "1", "-W", "2", ip);
-            return true;
+            try
+            {
+                from.Exec("/bin/busybox", "ping", "-c", "1", "-W", "2", ip);
+                return true;
+            }
+            catch (CmdException)
+            {
+            }
         }
-        catch (CmdException)
-        {
-            return false;
-        }
+
+        return false;
     }
 
     public void Dispose()

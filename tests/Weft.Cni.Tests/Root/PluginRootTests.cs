@@ -66,6 +66,51 @@ public sealed class PluginRootTests : IDisposable
         Assert.Null(c.Netlink.TryLinkByName("eth0"));
     }
 
+    [RootFact]
+    public void Del_disconnects_at_once_and_the_veth_is_deleted_in_the_background()
+    {
+        var a = _h.Container("a");
+        var b = _h.Container("b");
+        _h.Add(a, id: "a").Ok();
+        _h.Add(b, id: "b").Ok();
+        _h.Del(a, id: "a").Ok();
+
+        // Right after DEL: a's host veth has lost its address (or is already deleted), no route to it, the address is free.
+        if (_h.Host.Netlink.TryLinkByName("w-010255012002") is { } detached)
+        {
+            Assert.Empty(_h.Host.Netlink.AddrList(detached.Index, System.Net.Sockets.AddressFamily.InterNetwork));
+        }
+        Assert.DoesNotContain(_h.Host.Netlink.RouteList(), r => r.Dst is { } d && d.Address.Equals(IPAddress.Parse("10.255.12.2")));
+        Assert.Null(_h.Store.Find("a", "eth0"));
+        Assert.False(CniHost.Ping(b, "10.255.12.2"));
+
+        // The down veth goes away by itself.
+        Assert.Equal(["w-010255012003"], _h.HostLinks());
+        Assert.Null(a.Netlink.TryLinkByName("eth0"));
+    }
+
+    [RootFact]
+    public void Add_replaces_a_detached_veth_that_still_holds_the_name()
+    {
+        // What a DEL leaves for the background: w-<ip> with weft's MAC for that IP, without its address.
+        var leftover = _h.Container("leftover");
+        _h.Host.Netlink.LinkAddVeth("w-010255012002", "eth0", leftover.Ns, mac: new System.Net.NetworkInformation.PhysicalAddress(Naming.HostMac(Ipv4.Parse("10.255.12.2"))));
+        var c = _h.Container("c1");
+        _h.Add(c).Ok();
+        Assert.True(_h.Host.Netlink.LinkByName("w-010255012002").IsUp);
+        Assert.Null(leftover.Netlink.TryLinkByName("eth0"));
+        Assert.True(CniHost.Ping(c, "169.254.0.1"));
+    }
+
+    [RootFact]
+    public void Gc_deletes_detached_veths_a_reaper_left_and_nothing_else()
+    {
+        _h.Host.Netlink.LinkAddVeth("w-010255012077", "peer", mac: new System.Net.NetworkInformation.PhysicalAddress(Naming.HostMac(Ipv4.Parse("10.255.12.77"))));
+        _h.Host.Netlink.LinkAddVeth("w-010255012078", "foreign");
+        _h.Run("GC", _h.Conf(extra: ""","cni.dev/valid-attachments":[]"""), null, null, null).Ok();
+        Assert.Equal(["foreign", "w-010255012078"], _h.Host.Netlink.LinkList().Select(l => l.Name).Where(n => n != "lo").Order());
+    }
+
     private static string FormatMac(byte[] b) => string.Join('-', b.Select(x => x.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
 
     [RootFact]
@@ -192,12 +237,12 @@ public sealed class PluginRootTests : IDisposable
             s.Commit();
         }
 
-        var before = File.ReadAllText(store.FilePath);
+        var before = File.ReadAllBytes(store.PathOf(Ipv4Subnet.Parse(_h.Subnet)));
         var c = _h.Container("c1");
         var run = _h.Add(c);
         Assert.Equal(CniErrorCode.SubnetFull, run.ErrorCode);
         Assert.Contains("no free address", run.Stdout);
-        Assert.Equal(before, File.ReadAllText(store.FilePath));
+        Assert.Equal(before, File.ReadAllBytes(store.PathOf(Ipv4Subnet.Parse(_h.Subnet))));
         Assert.Empty(_h.HostLinks());
         Assert.Empty(_h.Records.List());
         Assert.Null(c.Netlink.TryLinkByName("eth0"));
