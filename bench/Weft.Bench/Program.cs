@@ -1,6 +1,7 @@
 return args.FirstOrDefault() switch
 {
     "linux" => Weft.Bench.LinuxBench.Run(args[1..]),
+    "nft" => Weft.Bench.NftBench.Run(args[1..]),
     "cni" => Weft.Bench.CniBench.Run(args[1..]),
     "server" => Weft.Bench.ServerBench.Run(args[1..]),
     "agent" => Weft.Bench.AgentBench.Run(args[1..]),
@@ -12,6 +13,7 @@ static int Usage()
     Console.Error.WriteLine("""
         usage: weft-bench <area> [options]
           linux [--n 200]   netlink (Weft.Linux) vs `ip` subprocesses: veth create/delete, route add/delete
+          nft [--elements 10000] [--runs 200]   libnftables vs spawned nft: set-element change; full rebuild of 10k/50k sets
           cni [--runs 60]   weft-cni ADD/DEL latency vs the reference ptp + host-local, and weft-cni's peak RSS
           server            weft-server
           agent [nft|throughput|propagation] [--sizes 10000,50000] [--policies 120]
