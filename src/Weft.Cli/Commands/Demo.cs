@@ -47,7 +47,7 @@ public static class Demo
         if (old.Policies.Count > 0) await client.DeletePolicies(old.Policies, ctx.Cancel);
 
         o.WriteLine("3. no policies: nothing connects (tcp/8080 from every instance to every other app)");
-        var before = await Settle(lab, m => Apps.All(s => Apps.All(d => s == d || m.Get(s, d)!.None)), TimeSpan.FromSeconds(5));
+        var before = await Settle(lab, NothingConnects, TimeSpan.FromSeconds(5));
         o.Write(before.Render());
         o.WriteLine();
 
@@ -66,12 +66,12 @@ public static class Demo
         o.WriteLine();
 
         o.WriteLine("5. with the policies: appA reaches appB and appC; appB cannot reach appC");
-        var after = await Settle(lab, m => Apps.All(s => Apps.All(d => s == d || (Allowed(s, d) ? m.Get(s, d)!.All : m.Get(s, d)!.None))), TimeSpan.FromSeconds(5));
+        var after = await Settle(lab, AsThePoliciesSay, TimeSpan.FromSeconds(5));
         o.Write(after.Render());
         o.WriteLine();
 
-        var okBefore = Apps.All(s => Apps.All(d => s == d || before.Get(s, d)!.None));
-        var okAfter = Apps.All(s => Apps.All(d => s == d || (Allowed(s, d) ? after.Get(s, d)!.All : after.Get(s, d)!.None)));
+        var okBefore = NothingConnects(before);
+        var okAfter = AsThePoliciesSay(after);
         o.WriteLine(okBefore && okAfter
             ? "as the policies say."
             : "UNEXPECTED: the matrix differs from the policies (weft lab status, and the logs in " + plan.LogDir + ")");
@@ -90,6 +90,10 @@ public static class Demo
         o.WriteLine($"demo took {total.Elapsed.TotalSeconds:0.0} s");
         return okBefore && okAfter ? ExitCodes.Ok : ExitCodes.Failed;
     }
+
+    private static bool NothingConnects(Matrix m) => Apps.All(s => Apps.All(d => s == d || m.Get(s, d)!.None));
+
+    private static bool AsThePoliciesSay(Matrix m) => Apps.All(s => Apps.All(d => s == d || (Allowed(s, d) ? m.Get(s, d)!.All : m.Get(s, d)!.None)));
 
     /// <summary>The matrix, measured again (every 100 ms, up to <paramref name="within"/>) until it is what is expected.</summary>
     private static async Task<Matrix> Settle(LabRunner lab, Func<Matrix, bool> expected, TimeSpan within)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Weft.Cli.Api;
 using Weft.Cli.Cli;
 using Weft.Cli.Lab;
 

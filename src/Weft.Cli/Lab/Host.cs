@@ -43,14 +43,6 @@ public static partial class Host
         return new ToolResult(p.ExitCode, stdout.Result, stderr.Result);
     }
 
-    /// <summary>Runs a tool and throws with its stderr when it fails.</summary>
-    public static string Check(string exe, params string[] args)
-    {
-        var r = Run(exe, args);
-        if (!r.Ok) throw new CliException($"`{exe} {string.Join(' ', args)}` failed: {r.Stderr.Trim()}");
-        return r.Stdout;
-    }
-
     /// <summary>
     /// Starts <paramref name="exe"/> inside the network namespace <paramref name="netns"/>, in its own
     /// session (Ctrl-C on the terminal does not reach it), stdin from /dev/null and output appended

@@ -74,7 +74,8 @@ public sealed class LabPlan
 
     public string RunDir => Path.Combine(RunRoot, Name);
     public string StateFile => Path.Combine(RunDir, "lab.json");
-    public string LockFile => Path.Combine(RunDir, ".lock");
+    /// <summary>Outside the run directory, so it can be held while the run directory is removed.</summary>
+    public string LockFile => Path.Combine(RunRoot, "." + Name + ".lock");
     public string ServerDir => Path.Combine(RunDir, "server");
     public string CellStateDir(int k) => Path.Combine(RunDir, CellName(k));
     public string LogDir => Path.Combine(RunDir, "logs");

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Weft.Cli.Api;
 using Weft.Cli.Cli;
 
 namespace Weft.Cli.Lab;
@@ -32,13 +31,22 @@ public sealed class LabRunner : IDisposable
         if (!Host.IsRoot)
             throw new CliException("weft lab needs root: it creates network namespaces", "run it as root, e.g. sudo bin/weft lab …", ExitCodes.Usage);
         Directory.CreateDirectory(LabPlan.RunRoot);
-        var lockPath = Path.Combine(LabPlan.RunRoot, "." + plan.Name + ".lock");
+        var lockPath = plan.LockFile;
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
         while (true)
         {
             try
             {
-                return new LabRunner(plan, new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None), output);
+                // FileShare.None takes an exclusive flock. `down` deletes the file while holding it; a
+                // waiter then holds a deleted inode, which it notices here and opens the path again.
+                var fs = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                var target = File.ResolveLinkTarget($"/proc/self/fd/{fs.SafeFileHandle.DangerousGetHandle()}", false)?.FullName;
+                if (target is null || target.EndsWith(" (deleted)", StringComparison.Ordinal))
+                {
+                    fs.Dispose();
+                    continue;
+                }
+                return new LabRunner(plan, fs, output);
             }
             catch (IOException) when (DateTime.UtcNow < deadline)
             {
@@ -375,7 +383,7 @@ public sealed class LabRunner : IDisposable
 
     public void Dispose()
     {
-        // Removing the lock file while holding it is safe: a waiter that opened it holds a stale inode and retries.
+        // Removed while held when the lab is gone (see Open: waiters notice the deleted inode).
         if (State is null && !Directory.Exists(Plan.RunDir))
         {
             try { File.Delete(_lock.Name); } catch (IOException) { }
