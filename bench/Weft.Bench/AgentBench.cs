@@ -1,0 +1,265 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Weft.Agent.Dataplane;
+using Weft.Agent.Overlay;
+using Weft.Agent.Policy;
+using Weft.Linux;
+using Weft.Linux.Nft;
+using Weft.TestSupport;
+
+namespace Weft.Bench;
+
+/// <summary>
+/// weft-bench agent: (1) nft apply time of the agent's set-based table vs CF-style linear rules
+/// (iptables-legacy and linear nft) at 10,000 and 50,000 policy entries; (2) TCP throughput between
+/// containers on two cells: plain VXLAN, Weft with 0 and with 10,000 policies; (3) policy propagation
+/// over 3 cells with a real weft-server and weft-agents (needs ./build.sh). Everything runs in
+/// throwaway namespaces; needs root.
+/// </summary>
+public static class AgentBench
+{
+    public static int Run(string[] args)
+    {
+        var what = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
+        var sizes = Opt(args, "--sizes", "10000,50000").Split(',').Select(int.Parse).ToArray();
+        var policies = int.Parse(Opt(args, "--policies", "120"), CultureInfo.InvariantCulture);
+        if (what is "all" or "nft") NftApply(sizes);
+        if (what is "all" or "throughput") Throughput();
+        if (what is "all" or "propagation") Propagation(policies);
+        return 0;
+    }
+
+    private static string Opt(string[] args, string name, string def)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : def;
+    }
+
+    // ---------------------------------------------------------------- nft apply time
+
+    /// <summary>N allow entries: N source apps (tags 1..N) each allowed to one local backend on its own port.</summary>
+    private static DesiredTable Table(CellSkeleton cell, int n, int extra = 0)
+    {
+        var policies = new List<PolicyRule>(n + extra);
+        for (var i = 0; i < n + extra; i++) policies.Add(new PolicyRule($"app-{i}", 1 + i % 65000, "backend", 65001, "tcp", 1024 + i % 60000, 1024 + i % 60000));
+        var containers = new List<LocalContainer>();
+        for (var c = 0; c < 10; c++) containers.Add(new LocalContainer($"c{c}", "eth0", IPAddress.Parse($"10.255.12.{10 + c}"), $"w-0102550120{10 + c}", c == 0 ? "backend" : $"other-{c}", []));
+        return PolicyCompiler.Compute(new PolicyInputs(cell, policies, containers, [cell.CellIp]));
+    }
+
+    private static void NftApply(int[] sizes)
+    {
+        Console.WriteLine("== nft apply time (one cell namespace; median of runs)");
+        Console.WriteLine($"{"entries",8} {"weft full",12} {"1 change nft",14} {"max",11} {"agent step",12} {"CF iptables-legacy",19} {"CF linear nft",14} {"legacy/weft",10} {"linear/weft",10}");
+        using var fabric = new CellFabric();
+        var cell = fabric.AddCell("nft", "198.18.0.11");
+        using var ns = NetNs.OpenByName(cell.Ns);
+        using var runner = new LibNftRunner(ns.Run(NftContext.Open));
+        var skel = new CellSkeleton(cell.UnderlayIp, IPNetwork.Parse("10.255.0.0/16"));
+        foreach (var n in sizes)
+        {
+            var t = Table(skel, n);
+            var t1 = Table(skel, n, 1);
+            var full = Median(5, () => { runner.Apply(NftScript.Full(t)); });
+            var enf = new NftEnforcer(runner);
+            enf.Apply(t);
+            // One policy change: the nft transaction alone, and the agent's whole step (diff + transaction).
+            var add = NftScript.Delta(t, t1)!;
+            var del = NftScript.Delta(t1, t)!;
+            var changes = new List<double>();
+            var steps = new List<double>();
+            for (var i = 0; i < 20; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                runner.Apply(i % 2 == 0 ? add : del);
+                changes.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            for (var i = 0; i < 20; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                var r = enf.Apply(i % 2 == 0 ? t1 : t);
+                steps.Add(sw.Elapsed.TotalMilliseconds);
+                if (r.Kind != NftApplyKind.Delta) throw new InvalidOperationException("expected a delta");
+            }
+            changes.Sort();
+            steps.Sort();
+            runner.Apply(NftScript.DeleteTable);
+
+            // CF style: one ACCEPT rule per (destination IP, protocol, port, source mark), rebuilt whole.
+            var ipt = new StringBuilder("*filter\n:weft-ingress - [0:0]\n-F weft-ingress\n");
+            var lin = new StringBuilder("add table inet cf\ndelete table inet cf\ntable inet cf {\n chain ingress {\n  type filter hook forward priority 0; policy accept;\n");
+            for (var i = 0; i < n; i++)
+            {
+                var port = 1024 + i % 60000;
+                var mark = 1 + i % 65000;
+                ipt.Append(CultureInfo.InvariantCulture, $"-A weft-ingress -d 10.255.12.10/32 -p tcp -m tcp --dport {port} -m mark --mark 0x{mark:x} -j ACCEPT\n");
+                lin.Append(CultureInfo.InvariantCulture, $"  ip daddr 10.255.12.10 tcp dport {port} meta mark 0x{mark:x} accept\n");
+            }
+            ipt.Append("-A weft-ingress -j REJECT\nCOMMIT\n");
+            lin.Append("  reject\n }\n}\n");
+            var iptFile = Path.GetTempFileName();
+            File.WriteAllText(iptFile, ipt.ToString());
+            var legacy = Median(3, () => Exec("sh", $"-c \"ip netns exec {cell.Ns} iptables-legacy-restore -w < {iptFile}\""));
+            var linear = Median(3, () => runner.Apply(lin.ToString()));
+            runner.Apply("delete table inet cf\n");
+            File.Delete(iptFile);
+            Console.WriteLine($"{n,8} {full,10:F1}ms {changes[changes.Count / 2],12:F2}ms {changes[^1],9:F2}ms {steps[steps.Count / 2],10:F2}ms {legacy,17:F1}ms {linear,12:F1}ms {legacy / full,9:F2}x {linear / full,9:F2}x");
+        }
+        Console.WriteLine("targets: full rebuild of 10,000 <= 60 ms; one change <= 2 ms at any size");
+    }
+
+    private static double Median(int runs, Action a)
+    {
+        var xs = new List<double>();
+        for (var i = 0; i < runs; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            a();
+            xs.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        xs.Sort();
+        return xs[xs.Count / 2];
+    }
+
+    private static void Exec(string file, string args)
+    {
+        var (rc, output) = CellFabric.Run(file, args);
+        if (rc != 0) throw new InvalidOperationException($"{file} {args}: {output}");
+    }
+
+    // ---------------------------------------------------------------- throughput
+
+    private static void Throughput()
+    {
+        Console.WriteLine("== TCP throughput between containers on two cells (iperf3, 5 s each)");
+        using var fabric = new CellFabric();
+        var overlay = IPNetwork.Parse("10.255.0.0/16");
+        var cellA = fabric.AddCell("ta", "198.18.0.11");
+        var cellB = fabric.AddCell("tb", "198.18.0.12");
+        var la = new Lease(cellA.UnderlayIp, IPNetwork.Parse("10.255.12.0/24"), "");
+        var lb = new Lease(cellB.UnderlayIp, IPNetwork.Parse("10.255.13.0/24"), "");
+        using var nsA = NetNs.OpenByName(cellA.Ns);
+        using var nsB = NetNs.OpenByName(cellB.Ns);
+        using var dpA = new LinuxDataplane(nsA);
+        using var dpB = new LinuxDataplane(nsB);
+        foreach (var (dp, own, ip) in new[] { (dpA, la, cellA.UnderlayIp), (dpB, lb, cellB.UnderlayIp) })
+        {
+            dp.EnsureVtep(own, overlay, ip, null);
+            var r = dp.ReconcileOverlay(OverlayPlanner.Compute(own, [la, lb], overlay));
+            if (!r.Ok) throw new AggregateException(r.Errors);
+        }
+        var server = fabric.AddContainer(cellA, "srv", "10.255.12.2");
+        var client = fabric.AddContainer(cellB, "cli", "10.255.13.2");
+        var iperf = fabric.Start(server.Ns, "/usr/bin/iperf3", ["-s"]);
+        Thread.Sleep(300);
+        var allow = new PolicyRule("client", 2, "server", 1, "tcp", 5201, 5201);
+        DesiredTable TableFor(CellFabric f, FabricCell c, LocalContainer[] local, int extra)
+        {
+            var ps = new List<PolicyRule> { allow };
+            for (var i = 0; i < extra; i++) ps.Add(new PolicyRule($"app-{i}", 3 + i, "server", 1, "tcp", 10000 + i % 50000, 10000 + i % 50000));
+            return PolicyCompiler.Compute(new PolicyInputs(new CellSkeleton(c.UnderlayIp, overlay), ps, local, [cellA.UnderlayIp, cellB.UnderlayIp]));
+        }
+        LocalContainer[] onA = [new("srv", "eth0", server.Ip, server.HostVeth, "server", [])];
+        LocalContainer[] onB = [new("cli", "eth0", client.Ip, client.HostVeth, "client", [])];
+
+        var results = new List<(string, double)>();
+        double Measure(string label)
+        {
+            var (rc, output) = CellFabric.Run("ip", $"netns exec {client.Ns} iperf3 -c {server.Ip} -t 5 -J");
+            if (rc != 0) throw new InvalidOperationException($"iperf3: {output}");
+            using var doc = JsonDocument.Parse(output);
+            var bps = doc.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bits_per_second").GetDouble();
+            results.Add((label, bps));
+            return bps;
+        }
+        Measure("plain VXLAN (no table)");
+        dpA.Nft.Apply(TableFor(fabric, cellA, onA, 0));
+        dpB.Nft.Apply(TableFor(fabric, cellB, onB, 0));
+        Measure("weft, 0 policies (+1 allowing iperf)");
+        dpA.Nft.Apply(TableFor(fabric, cellA, onA, 10000));
+        dpB.Nft.Apply(TableFor(fabric, cellB, onB, 10000));
+        Measure("weft, 10,000 policies");
+        dpA.Nft.Delete();
+        dpB.Nft.Delete();
+        Measure("plain VXLAN again");
+        var plain = (results[0].Item2 + results[3].Item2) / 2;
+        foreach (var (label, bps) in results)
+            Console.WriteLine($"  {label,-40} {bps / 1e9,7:F2} Gbit/s  {bps / plain * 100,6:F1}% of plain");
+        Console.WriteLine("target: with 10,000 policies >= 90% of plain VXLAN");
+        iperf.Kill();
+    }
+
+    // ---------------------------------------------------------------- propagation
+
+    private static void Propagation(int count)
+    {
+        Console.WriteLine($"== policy propagation over 3 cells: API response -> working TCP on the destination cell ({count} policies)");
+        using var c = new WeftCluster(("p1", "198.18.0.11"), ("p2", "198.18.0.12"), ("p3", "198.18.0.13"));
+        c.StartAgent("p1");
+        c.StartAgent("p2");
+        c.StartAgent("p3");
+        var backend = c.AddContainer("p1", "be", 2, "backend");
+        var fe2 = c.AddContainer("p2", "fe2", 2, "frontend");
+        var fe3 = c.AddContainer("p3", "fe3", 2, "frontend");
+        var listeners = new List<Socket>();
+        for (var i = 0; i < count; i++) listeners.Add(Listen(backend.Ns, 20000 + i));
+        // The first policy also gives the frontend app its tag (source cells); not counted.
+        c.CreatePolicy("frontend", "backend", "tcp", 19999, 19999).GetAwaiter().GetResult();
+        listeners.Add(Listen(backend.Ns, 19999));
+        WaitConnect(fe2.Ns, backend.Ip, 19999);
+        WaitConnect(fe3.Ns, backend.Ip, 19999);
+
+        var times = new List<double>();
+        for (var i = 0; i < count; i++)
+        {
+            c.CreatePolicy("frontend", "backend", "tcp", 20000 + i, 20000 + i).GetAwaiter().GetResult();
+            var sw = Stopwatch.StartNew();
+            WaitConnect(i % 2 == 0 ? fe2.Ns : fe3.Ns, backend.Ip, 20000 + i);
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        foreach (var l in listeners) l.Dispose();
+        times.Sort();
+        Console.WriteLine($"  p50 {times[times.Count / 2]:F1} ms   p99 {times[(int)Math.Ceiling(times.Count * 0.99) - 1]:F1} ms   max {times[^1]:F1} ms   (CF: 5-7 s)");
+        Console.WriteLine("target: p99 <= 100 ms");
+    }
+
+    private static Socket Listen(string ns, int port)
+    {
+        var s = CellFabric.Socket(ns, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(IPAddress.Any, port));
+        s.Listen(64);
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                try { (await s.AcceptAsync()).Dispose(); } catch (Exception) { return; }
+            }
+        });
+        return s;
+    }
+
+    /// <summary>Connects until it works (the reject rule answers at once, so each refused try is fast).</summary>
+    private static void WaitConnect(string ns, IPAddress ip, int port)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            using var s = CellFabric.Socket(ns, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                s.ConnectAsync(new IPEndPoint(ip, port), cts.Token).AsTask().GetAwaiter().GetResult();
+                return;
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                Thread.Sleep(1);
+            }
+        }
+        throw new TimeoutException($"{ip}:{port} never became reachable");
+    }
+}

@@ -1,0 +1,129 @@
+using System.Net;
+using Weft.Agent.Policy;
+using static Weft.Agent.Tests.Policy.Samples;
+
+namespace Weft.Agent.Tests.Policy;
+
+public class PolicyCompilerTests
+{
+    private static readonly PolicyRule[] Policies =
+    [
+        new("frontend", 1, "backend", 2, "tcp", 8080, 8080),
+        new("frontend", 1, "backend", 2, "tcp", 8081, 8090),   // adjacent: merged with 8080
+        new("frontend", 1, "backend", 2, "udp", 53, 53),
+        new("worker", 3, "backend", 2, "tcp", 9000, 9100),
+        new("worker", 3, "backend", 2, "tcp", 9050, 9200),     // overlapping: merged
+        new("backend", 2, "remote-db", 4, "tcp", 5432, 5432), // destination not on this cell
+        new("bad", 0, "backend", 2, "tcp", 1, 2),              // tag 0: skipped
+        new("frontend", 1, "backend", 2, "icmp", 1, 1),        // protocol: skipped
+    ];
+
+    [Fact]
+    public void Full_table_matches_golden()
+    {
+        var stats = new CompileStats();
+        var t = PolicyCompiler.Compute(Inputs(Policies,
+            Container("c1", "10.255.12.2", "backend", new PortMapping(61012, 8080, "tcp")),
+            Container("c2", "10.255.12.3", "frontend"),
+            Container("c3", "10.255.12.4", "untagged")), stats);
+
+        Assert.Equal(2, stats.SkippedPolicies);
+        Golden.Assert("full-table.nft", NftScript.Full(t));
+    }
+
+    [Fact]
+    public void Only_destinations_on_this_cell_get_allow_entries()
+    {
+        var t = PolicyCompiler.Compute(Inputs(Policies, Container("c2", "10.255.12.3", "frontend")));
+        Assert.Empty(t.Elements["allow"]);
+        Assert.Empty(t.Elements["allow_ranges"]);
+        Assert.Equal(["10.255.12.3 : 0x00000001"], t.Elements["src_tag"]);
+    }
+
+    [Fact]
+    public void A_second_instance_of_the_destination_app_gets_its_own_entries()
+    {
+        var one = PolicyCompiler.Compute(Inputs(Policies, Container("c1", "10.255.12.2", "backend")));
+        var two = PolicyCompiler.Compute(Inputs(Policies, Container("c1", "10.255.12.2", "backend"), Container("c9", "10.255.12.9", "backend")));
+        Assert.Equal(one.Elements["allow"].Count * 2, two.Elements["allow"].Count);
+        Assert.Equal(one.Elements["allow_ranges"].Count * 2, two.Elements["allow_ranges"].Count);
+        Assert.Contains("0x00000003 . 10.255.12.9 . tcp . 9000-9200", two.Elements["allow_ranges"]);
+    }
+
+    [Fact]
+    public void Duplicate_host_ports_keep_the_first_container()
+    {
+        var stats = new CompileStats();
+        var t = PolicyCompiler.Compute(Inputs([],
+            Container("a", "10.255.12.2", "x", new PortMapping(61000, 8080, "TCP")),
+            Container("b", "10.255.12.3", "y", new PortMapping(61000, 9090, "tcp"), new PortMapping(61001, 9090, "sctp"))), stats);
+        Assert.Equal(["tcp . 61000 : 10.255.12.2 . 8080"], t.Elements["portmap"]);
+        Assert.Equal(2, stats.SkippedPortMappings);
+    }
+
+    [Fact]
+    public void Same_inputs_in_any_order_give_the_same_table()
+    {
+        var a = PolicyCompiler.Compute(Inputs(Policies, Container("c1", "10.255.12.2", "backend"), Container("c2", "10.255.12.3", "frontend")));
+        var b = PolicyCompiler.Compute(Inputs(Policies.Reverse().ToArray(), Container("c2", "10.255.12.3", "frontend"), Container("c1", "10.255.12.2", "backend")));
+        Assert.Equal(NftScript.Full(a), NftScript.Full(b));
+    }
+
+    [Theory]
+    [InlineData("000C", 12)]
+    [InlineData("0001", 1)]
+    [InlineData("FFFF", 65535)]
+    [InlineData("0000", 0)]
+    [InlineData("zz", 0)]
+    [InlineData(null, 0)]
+    public void Tags_parse_as_cf_hex(string? tag, int expected) => Assert.Equal(expected, PolicyCompiler.ParseTag(tag));
+}
+
+public class NftDeltaTests
+{
+    private static readonly PolicyRule P1 = new("frontend", 1, "backend", 2, "tcp", 8080, 8080);
+    private static readonly PolicyRule P2 = new("worker", 3, "backend", 2, "tcp", 9000, 9000);
+
+    [Fact]
+    public void Adding_one_policy_is_one_element_add()
+    {
+        var before = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
+        var after = PolicyCompiler.Compute(Inputs([P1, P2], Container("c1", "10.255.12.2", "backend")));
+        Assert.Equal("add element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n", NftScript.Delta(before, after));
+    }
+
+    [Fact]
+    public void Deleting_a_policy_deletes_its_element_and_the_now_unused_tag()
+    {
+        var before = PolicyCompiler.Compute(Inputs([P1, P2], Container("c1", "10.255.12.2", "backend"), Container("w", "10.255.12.5", "worker")));
+        var after = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend"), Container("w", "10.255.12.5", "worker")));
+        Assert.Equal(
+            "delete element inet weft src_tag { 10.255.12.5 : 0x00000003 }\n" +
+            "delete element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n",
+            NftScript.Delta(before, after));
+    }
+
+    [Fact]
+    public void Widening_a_merged_range_replaces_the_element()
+    {
+        var before = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
+        var after = PolicyCompiler.Compute(Inputs([P1, P1 with { StartPort = 8081, EndPort = 8085 }], Container("c1", "10.255.12.2", "backend")));
+        Assert.Equal(
+            "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080 }\n" +
+            "add element inet weft allow_ranges { 0x00000001 . 10.255.12.2 . tcp . 8080-8085 }\n",
+            NftScript.Delta(before, after));
+    }
+
+    [Fact]
+    public void No_change_is_an_empty_script_and_a_new_cell_ip_needs_a_rebuild()
+    {
+        var a = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
+        var b = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
+        Assert.Equal("", NftScript.Delta(a, b));
+        var moved = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")) with
+        {
+            Cell = Samples.Cell with { CellIp = IPAddress.Parse("198.18.0.99") },
+        });
+        Assert.Null(NftScript.Delta(a, moved));
+    }
+}

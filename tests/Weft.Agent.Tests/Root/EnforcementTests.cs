@@ -1,0 +1,204 @@
+using System.Net;
+using Weft.Agent.Dataplane;
+using Weft.Agent.Policy;
+using Weft.Linux.Nft;
+using Weft.TestSupport;
+
+namespace Weft.Agent.Tests.Root;
+
+/// <summary>
+/// The nftables table on one cell, fed directly (no server, no agent process): real containers in
+/// namespaces, real TCP/UDP between them.
+/// </summary>
+public sealed class EnforcementTests : IDisposable
+{
+    private readonly CellFabric _fabric = new();
+    private readonly FabricCell _cell;
+    private readonly FabricContainer _backend, _frontend, _third;
+    private readonly NftEnforcer _nft;
+    private readonly LibNftRunner _runner;
+
+    private static readonly PolicyRule Tcp = new("frontend", 1, "backend", 2, "tcp", 8080, 8090);
+    private static readonly PolicyRule Udp = new("frontend", 1, "backend", 2, "udp", 5353, 5353);
+
+    public EnforcementTests()
+    {
+        try
+        {
+            _cell = _fabric.AddCell("c1", "198.18.0.11");
+            _backend = _fabric.AddContainer(_cell, "a", "10.255.12.2");
+            _frontend = _fabric.AddContainer(_cell, "b", "10.255.12.3");
+            _third = _fabric.AddContainer(_cell, "c", "10.255.12.4");
+            _runner = new LibNftRunner(CellFabric.InNetns(_cell.Ns, NftContext.Open));
+            _nft = new NftEnforcer(_runner);
+        }
+        catch
+        {
+            _fabric.Dispose(); // a constructor that throws is never disposed
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _runner.Dispose();
+        _fabric.Dispose();
+    }
+
+    private DesiredTable Table(params PolicyRule[] policies) => PolicyCompiler.Compute(new PolicyInputs(
+        new CellSkeleton(_cell.UnderlayIp, IPNetwork.Parse("10.255.0.0/16")), policies,
+        [
+            new LocalContainer("a", "eth0", _backend.Ip, _backend.HostVeth, "backend", []),
+            new LocalContainer("b", "eth0", _frontend.Ip, _frontend.HostVeth, "frontend", []),
+            new LocalContainer("c", "eth0", _third.Ip, _third.HostVeth, "third", []),
+        ],
+        [_cell.UnderlayIp]));
+
+    [RootFact]
+    public async Task Tcp_is_allowed_only_by_a_matching_policy_and_port_range()
+    {
+        using var l1 = Probe.Listen(_backend.Ns, 8080);
+        using var l2 = Probe.Listen(_backend.Ns, 8091);
+        Assert.Equal(NftApplyKind.Full, _nft.Apply(Table()).Kind);
+        Assert.False(await Probe.CanConnect(_frontend.Ns, _backend.Ip, 8080));
+
+        Assert.Equal(NftApplyKind.Delta, _nft.Apply(Table(Tcp)).Kind);
+        Assert.True(await Probe.CanConnect(_frontend.Ns, _backend.Ip, 8080));
+        Assert.False(await Probe.CanConnect(_frontend.Ns, _backend.Ip, 8091)); // outside the range
+        Assert.False(await Probe.CanConnect(_third.Ns, _backend.Ip, 8080));    // a third app
+        Assert.False(await Probe.CanConnect(_backend.Ns, _frontend.Ip, 8080)); // not the reverse direction
+
+        Assert.Equal(NftApplyKind.Delta, _nft.Apply(Table()).Kind);
+        Assert.False(await Probe.CanConnect(_frontend.Ns, _backend.Ip, 8080));
+    }
+
+    [RootFact]
+    public async Task Udp_is_allowed_only_by_a_matching_policy()
+    {
+        using var rx = Probe.UdpListen(_backend.Ns, 5353);
+        using var tx = Probe.UdpSender(_frontend.Ns);
+        using var third = Probe.UdpSender(_third.Ns);
+        _nft.Apply(Table(Tcp)); // TCP only
+        Probe.SendUdp(tx, _backend.Ip, 5353, "denied-no-udp-policy");
+        Probe.SendUdp(third, _backend.Ip, 5353, "denied-third");
+        _nft.Apply(Table(Tcp, Udp));
+        Probe.SendUdp(third, _backend.Ip, 5353, "denied-third-again");
+        Probe.SendUdp(tx, _backend.Ip, 5353, "allowed");
+        Assert.Equal("allowed", await Probe.ReceiveUdp(rx));
+    }
+
+    [RootFact]
+    public async Task A_spoofed_source_ip_is_dropped()
+    {
+        using var rx = Probe.UdpListen(_backend.Ns, 5353);
+        _nft.Apply(Table(Tcp, Udp));
+        // The third app's container claims the frontend's address (which the policy lets in) and a foreign one.
+        CellFabric.Sh($"ip -n {_third.Ns} addr add {_frontend.Ip}/32 dev eth0");
+        CellFabric.Sh($"ip -n {_third.Ns} addr add 10.255.77.7/32 dev eth0");
+        using var spoofFrontend = Probe.UdpSender(_third.Ns, _frontend.Ip);
+        using var spoofForeign = Probe.UdpSender(_third.Ns, IPAddress.Parse("10.255.77.7"));
+        using var honest = Probe.UdpSender(_frontend.Ns, _frontend.Ip);
+        Probe.SendUdp(spoofFrontend, _backend.Ip, 5353, "spoofed-frontend");
+        Probe.SendUdp(spoofForeign, _backend.Ip, 5353, "spoofed-foreign");
+        Probe.SendUdp(honest, _backend.Ip, 5353, "honest");
+        Assert.Equal("honest", await Probe.ReceiveUdp(rx));
+    }
+
+    private static readonly PolicyRule Unrelated = new("third", 3, "frontend", 1, "tcp", 7000, 7000);
+
+    [RootFact]
+    public async Task Restarts_keep_established_connections_refuse_no_allowed_and_pass_no_denied_traffic()
+    {
+        using var l = Probe.Listen(_backend.Ns, 8080);
+        _nft.Apply(Table(Tcp));
+        using var conn = await Probe.Connect(_frontend.Ns, _backend.Ip, 8080);
+        Assert.NotNull(conn);
+        Assert.True(await Probe.Echo(conn!, "before"));
+
+        // Denied UDP stream from the third app and allowed UDP from the frontend, while the table is
+        // replaced 50 times: every allowed datagram arrives, no denied one does.
+        using var rx = Probe.UdpListen(_backend.Ns, 5353);
+        using var tx = Probe.UdpSender(_frontend.Ns);
+        using var bad = Probe.UdpSender(_third.Ns);
+        var table = Table(Tcp, Udp);
+        _nft.Apply(table);
+        var stop = 0;
+        var sent = 0;
+        var sender = Task.Run(() =>
+        {
+            while (Volatile.Read(ref stop) == 0)
+            {
+                Probe.SendUdp(bad, _backend.Ip, 5353, "denied");
+                Probe.SendUdp(tx, _backend.Ip, 5353, "ok");
+                sent++;
+                Thread.SpinWait(2000);
+            }
+        });
+        // 50 agent restarts, each finding the table one policy away from what it wants.
+        var other = Table(Tcp, Udp, Unrelated);
+        for (var i = 0; i < 50; i++)
+        {
+            var restarted = new NftEnforcer(_runner);
+            var r = restarted.Apply(i % 2 == 0 ? other : table);
+            Assert.True(r.Kind == NftApplyKind.Delta, $"{r.Kind} {r.DeltaError}");
+        }
+        Volatile.Write(ref stop, 1);
+        await sender;
+        Probe.SendUdp(tx, _backend.Ip, 5353, "end");
+
+        var ok = 0;
+        string? m;
+        while ((m = await Probe.ReceiveUdp(rx)) is not null and not "end")
+        {
+            Assert.Equal("ok", m);
+            ok++;
+        }
+        Assert.Equal("end", m);
+        Assert.Equal(sent, ok);
+        Assert.True(await Probe.Echo(conn!, "after"));
+    }
+
+    [RootFact]
+    public async Task A_restarted_agent_adopts_an_identical_table_without_touching_it()
+    {
+        using var l = Probe.Listen(_backend.Ns, 8080);
+        _nft.Apply(Table(Tcp, Udp));
+        var restarted = new NftEnforcer(_runner);
+        Assert.Equal(NftApplyKind.None, restarted.Apply(Table(Tcp, Udp)).Kind);
+        Assert.True(await Probe.CanConnect(_frontend.Ns, _backend.Ip, 8080));
+    }
+
+    [RootFact]
+    public async Task A_table_built_with_another_skeleton_is_replaced_and_denied_traffic_never_passes()
+    {
+        // An older table (different cell IP, so another skeleton) that allowed the third app.
+        var old = PolicyCompiler.Compute(new PolicyInputs(new CellSkeleton(IPAddress.Parse("198.18.0.99"), IPNetwork.Parse("10.255.0.0/16")),
+            [Tcp, Udp, new PolicyRule("third", 3, "backend", 2, "udp", 5353, 5353)],
+            [new LocalContainer("a", "eth0", _backend.Ip, _backend.HostVeth, "backend", []), new LocalContainer("c", "eth0", _third.Ip, _third.HostVeth, "third", [])],
+            [_cell.UnderlayIp]));
+        new NftEnforcer(_runner).Apply(old);
+        using var rx = Probe.UdpListen(_backend.Ns, 5353);
+        using var bad = Probe.UdpSender(_third.Ns);
+        using var tx = Probe.UdpSender(_frontend.Ns);
+        Probe.SendUdp(bad, _backend.Ip, 5353, "allowed-by-old-table");
+        Assert.Equal("allowed-by-old-table", await Probe.ReceiveUdp(rx));
+
+        var r = new NftEnforcer(_runner).Apply(Table(Tcp, Udp));
+        Assert.Equal(NftApplyKind.Full, r.Kind);
+        Probe.SendUdp(bad, _backend.Ip, 5353, "denied-now");
+        Probe.SendUdp(tx, _backend.Ip, 5353, "ok");
+        Assert.Equal("ok", await Probe.ReceiveUdp(rx));
+    }
+
+    [RootFact]
+    public void The_kernel_refusing_a_delta_leads_to_a_full_rebuild()
+    {
+        _nft.Apply(Table(Tcp));
+        // Someone removes an element behind the agent's back: the next delta that deletes it fails.
+        _runner.Apply("delete element inet weft allow_ranges { 0x00000001 . 10.255.12.2 . tcp . 8080-8090 }\n");
+        var r = _nft.Apply(Table());
+        Assert.Equal(NftApplyKind.Full, r.Kind);
+        Assert.NotNull(r.DeltaError);
+        Assert.Equal(NftApplyKind.Delta, _nft.Apply(Table(Tcp)).Kind);
+    }
+}
