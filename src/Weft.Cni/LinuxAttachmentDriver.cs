@@ -132,6 +132,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         try
         {
             var link = host.LinkByName(hostVeth);
+            CniTrace.Mark("del: link found");
             try
             {
                 host.AddrDel(new Address(link.Index, new IpPrefix(ToAddress(Naming.HostSideIp), 32)) { Peer = ToAddress(ip) });
@@ -140,6 +141,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
             {
             }
 
+            CniTrace.Mark("del: address removed");
             if (!BackgroundReaper(link.Index))
             {
                 TryDel(host, link.Index);
