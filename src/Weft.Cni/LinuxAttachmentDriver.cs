@@ -116,7 +116,8 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     /// rp_filter drops what it sends — and calls this with the link's index to have the pair deleted in the
     /// background (false: it could not, the link is deleted now). Until then the link keeps its name; an ADD
     /// that gets the address again and finds weft's veth for it deletes it first. The executable passes one that
-    /// starts a detached weft-cni (<see cref="Detached"/>); null (the default) deletes synchronously.
+    /// collects the indexes and, once its answer is written and its stdio let go, starts a detached weft-cni
+    /// (<see cref="Detached"/>) for each; null (the default) deletes synchronously.
     /// </summary>
     public Func<int, bool>? BackgroundReaper { get; init; }
 
