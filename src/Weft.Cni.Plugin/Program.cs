@@ -20,6 +20,7 @@ if (int.TryParse(Environment.GetEnvironmentVariable("WEFT_CNI_REAP"), out var de
 
 var version = CniVersion.Current;
 byte[] stdin = [];
+var detachedLinks = new List<int>();
 try
 {
     stdin = Stdio.ReadStdin();
@@ -28,10 +29,14 @@ try
     var request = CniRequest.FromEnvironment(Environment.GetEnvironmentVariable);
     var output = new CniPlugin(new LinuxAttachmentDriver
     {
-        BackgroundReaper = index => Environment.ProcessPath is { } self && Detached.Spawn(self, [$"WEFT_CNI_REAP={index}"]),
+        // DEL leaves the veth's deletion to a detached weft-cni, started after the answer is out (below).
+        BackgroundReaper = index =>
+        {
+            detachedLinks.Add(index);
+            return true;
+        },
     }).Execute(request, stdin);
     Stdio.WriteStdout(output);
-
     return 0;
 }
 catch (Exception e)
@@ -39,6 +44,29 @@ catch (Exception e)
     var (code, msg, details) = Errors.Map(e);
     Stdio.WriteStdout(CniOutput.Error(version, code, msg, details));
     return 1;
+}
+finally
+{
+    if (detachedLinks.Count > 0)
+    {
+        // Our stdout and stderr are the runtime's pipes: let go of them first, so neither the runtime nor the
+        // child holds them; then start the child, which deletes the links while we exit.
+        Stdio.DetachFromRuntime();
+        foreach (var index in detachedLinks)
+        {
+            try
+            {
+                if (Environment.ProcessPath is not { } self || !Detached.Spawn(self, [$"WEFT_CNI_REAP={index}"]))
+                {
+                    new LinuxAttachmentDriver().DeleteDetached(index);
+                }
+            }
+            catch (Exception)
+            {
+                // The container is disconnected already; GC deletes what is left.
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -96,8 +124,30 @@ internal static unsafe partial class Stdio
         }
     }
 
+    /// <summary>Points stdin, stdout and stderr at /dev/null (the runtime sees EOF on its pipes at once).</summary>
+    public static void DetachFromRuntime()
+    {
+        var fd = open("/dev/null", 2 /* O_RDWR */);
+        if (fd >= 0)
+        {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+    }
+
     [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
     private static partial nint read(int fd, byte* buf, nint count);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [System.Runtime.InteropServices.LibraryImport("libc")]
+    private static partial int dup2(int from, int to);
+
+    [System.Runtime.InteropServices.LibraryImport("libc")]
+    private static partial int close(int fd);
 
     [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
     private static partial nint write(int fd, byte* buf, nint count);

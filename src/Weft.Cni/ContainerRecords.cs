@@ -19,16 +19,35 @@ public sealed class ContainerRecords
     {
         var path = PathOf(record.ContainerId, record.IfName);
         var tmp = Path.Combine(Directory, $".{record.ContainerId}.{record.IfName}.{Environment.ProcessId}.tmp");
-        try
+        var json = record.ToJson();
+        var fd = Native.open(tmp, Native.O_WRONLY | Native.O_CREAT | Native.O_TRUNC | Native.O_CLOEXEC, 0x1A4 /* 0644 */);
+        if (fd < 0 && Native.Errno == Native.ENOENT)
         {
-            System.IO.Directory.CreateDirectory(Directory);
-            File.WriteAllBytes(tmp, record.ToJson());
-            File.Move(tmp, path, overwrite: true);
+            try
+            {
+                System.IO.Directory.CreateDirectory(Directory);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new CniException(CniErrorCode.IoFailure, $"cannot create the records directory {Directory}", e.Message);
+            }
+
+            fd = Native.open(tmp, Native.O_WRONLY | Native.O_CREAT | Native.O_TRUNC | Native.O_CLOEXEC, 0x1A4);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+
+        if (fd < 0)
         {
-            TryDelete(tmp);
-            throw new CniException(CniErrorCode.IoFailure, $"cannot write the container record {path}", e.Message);
+            throw new CniException(CniErrorCode.IoFailure, $"cannot write the container record {path}", $"open {tmp}: errno {Native.Errno}");
+        }
+
+        var written = Native.WriteAll(fd, json);
+        var errno = Native.Errno;
+        Native.close(fd);
+        if (!written || Native.rename(tmp, path) != 0)
+        {
+            errno = written ? Native.Errno : errno;
+            Native.unlink(tmp);
+            throw new CniException(CniErrorCode.IoFailure, $"cannot write the container record {path}", $"errno {errno}");
         }
     }
 
@@ -39,20 +58,15 @@ public sealed class ContainerRecords
     public bool Remove(string containerId, string ifName)
     {
         var path = PathOf(containerId, ifName);
-        try
+        if (Native.unlink(path) == 0)
         {
-            if (!File.Exists(path))
-            {
-                return false;
-            }
-
-            File.Delete(path);
             return true;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CniException(CniErrorCode.IoFailure, $"cannot remove the container record {path}", e.Message);
-        }
+
+        var errno = Native.Errno;
+        return errno is Native.ENOENT or 20 /* ENOTDIR */
+            ? false
+            : throw new CniException(CniErrorCode.IoFailure, $"cannot remove the container record {path}", $"errno {errno}");
     }
 
     /// <summary>Every readable record; unreadable files are returned by name in <paramref name="broken"/>.</summary>
@@ -89,17 +103,6 @@ public sealed class ContainerRecords
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
         {
             return null;
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
         }
     }
 

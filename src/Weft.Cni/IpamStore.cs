@@ -104,7 +104,7 @@ public sealed class IpamStore
             byte[] bytes;
             try
             {
-                bytes = File.ReadAllBytes(path);
+                bytes = Native.ReadFile(path, Slots * SlotSize) ?? [];
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -247,29 +247,39 @@ public sealed class IpamStore
         foreach (var (subnet, list) in writes)
         {
             var path = PathOf(subnet);
+            var fd = Native.open(path, Native.O_RDWR | Native.O_CREAT | Native.O_CLOEXEC, 0x1A4 /* 0644 */);
+            if (fd < 0)
+            {
+                throw new CniException(CniErrorCode.IoFailure, $"cannot write the IPAM store {path}", $"open: errno {Native.Errno}");
+            }
+
             try
             {
-                using var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
-                var handle = fs.SafeFileHandle;
-                if (fs.Length < SlotSize)
+                var ok = true;
+                if (new FileInfo(path).Length < SlotSize)
                 {
                     // A new file: the header first, so it is never a file without one.
-                    RandomAccess.Write(handle, Slot($"weft-ipam 2 {subnet}"), 0);
+                    ok &= Native.WriteAll(fd, Slot($"weft-ipam 2 {subnet}"), 0);
                 }
 
                 foreach (var (slot, text) in list)
                 {
-                    RandomAccess.Write(handle, Slot(text), (long)slot * SlotSize);
+                    ok &= Native.WriteAll(fd, Slot(text), (long)slot * SlotSize);
                 }
 
-                if (Durable)
+                if (ok && Durable)
                 {
-                    fs.Flush(flushToDisk: true);
+                    ok &= Native.fsync(fd) == 0;
+                }
+
+                if (!ok)
+                {
+                    throw new CniException(CniErrorCode.IoFailure, $"cannot write the IPAM store {path}", $"errno {Native.Errno}");
                 }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            finally
             {
-                throw new CniException(CniErrorCode.IoFailure, $"cannot write the IPAM store {path}", e.Message);
+                Native.close(fd);
             }
         }
     }

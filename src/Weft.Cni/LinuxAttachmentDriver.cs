@@ -116,7 +116,8 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     /// rp_filter drops what it sends — and calls this with the link's index to have the pair deleted in the
     /// background (false: it could not, the link is deleted now). Until then the link keeps its name; an ADD
     /// that gets the address again and finds weft's veth for it deletes it first. The executable passes one that
-    /// starts a detached weft-cni (<see cref="Detached"/>); null (the default) deletes synchronously.
+    /// collects the indexes and, once its answer is written and its stdio let go, starts a detached weft-cni
+    /// (<see cref="Detached"/>) for each; null (the default) deletes synchronously.
     /// </summary>
     public Func<int, bool>? BackgroundReaper { get; init; }
 
@@ -132,6 +133,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         try
         {
             var link = host.LinkByName(hostVeth);
+            CniTrace.Mark("del: link found");
             try
             {
                 host.AddrDel(new Address(link.Index, new IpPrefix(ToAddress(Naming.HostSideIp), 32)) { Peer = ToAddress(ip) });
@@ -140,6 +142,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
             {
             }
 
+            CniTrace.Mark("del: address removed");
             if (!BackgroundReaper(link.Index))
             {
                 TryDel(host, link.Index);
