@@ -22,6 +22,9 @@ publish() { # project, executable name, extra args...
   ln -sfn "lib/$name/$name" "$root/bin/$name"
 }
 
+# What running Weft needs (nftables, iproute2, ...): installed when missing (as root), else named.
+scripts/deps.sh || echo "build.sh: the executables build anyway; install the packages above before running them" >&2
+
 mkdir -p bin/lib
 publish Weft.Server weft-server --self-contained false
 publish Weft.Agent weft-agent --self-contained false

@@ -11,6 +11,8 @@ if [ "$(id -u)" != 0 ]; then
   echo "note: not root; tests that need network namespaces are skipped (run: sudo ./test.sh)" >&2
 fi
 
+# What the tests need beyond running Weft (podman, runc, busybox, reference CNI plugins, PostgreSQL).
+if ! scripts/deps.sh --test; then echo "0 passed, 1 failed"; exit 1; fi
 if ! ./build.sh; then echo "0 passed, 1 failed"; exit 1; fi
 if ! out=$(dotnet build Weft.slnx -c Release -v quiet -nologo 2>&1); then
   echo "$out" | grep -E ' error ' | sort -u | head -40
