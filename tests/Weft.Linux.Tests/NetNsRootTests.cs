@@ -1,0 +1,113 @@
+using System.Net.Sockets;
+using Weft.TestSupport;
+
+namespace Weft.Linux.Tests;
+
+/// <summary>Namespaces created, entered and deleted through Weft.Linux, checked with iproute2.</summary>
+public class NetNsRootTests
+{
+    [RootFact]
+    public void Created_namespace_is_seen_by_iproute2_and_gone_after_delete()
+    {
+        string name = $"wefttest-{Environment.ProcessId}-nsapi";
+        NetNs.TryDelete(name);
+        try
+        {
+            using (var ns = NetNs.Create(name))
+            {
+                Assert.True(NetNs.Exists(name));
+                Assert.Contains(name, Cmd.Run("ip", "netns", "list"));
+                // A namespace of its own: only a loopback, which iproute2 sees too.
+                using var nl = Netlink.Open(ns);
+                Assert.Equal(["lo"], nl.LinkList().Select(l => l.Name));
+                Assert.Contains("\"ifname\":\"lo\"", Cmd.Run("ip", "-j", "-n", name, "link", "show"));
+
+                var e = Assert.Throws<KernelException>(() => NetNs.Create(name));
+                Assert.Equal(Errno.EEXIST, e.Errno);
+            }
+            NetNs.Delete(name);
+            Assert.False(NetNs.Exists(name));
+            Assert.DoesNotContain(name, Cmd.Run("ip", "netns", "list"));
+            Assert.Equal(Errno.ENOENT, Assert.Throws<KernelException>(() => NetNs.Delete(name)).Errno);
+            Assert.False(NetNs.TryDelete(name));
+            Assert.Equal(Errno.ENOENT, Assert.Throws<KernelException>(() => NetNs.OpenByName(name)).Errno);
+        }
+        finally
+        {
+            NetNs.TryDelete(name);
+        }
+    }
+
+    [RootFact]
+    public void Run_executes_inside_the_namespace_on_another_thread_and_rethrows()
+    {
+        using var a = TestNetns.Create("run");
+        int caller = Environment.CurrentManagedThreadId;
+        // Inside Run, a netlink socket opened on the current thread sees the namespace's links only.
+        var (thread, names) = a.Ns.Run(() =>
+        {
+            using var nl = Netlink.Open();
+            return (Environment.CurrentManagedThreadId, nl.LinkList().Select(l => l.Name).ToList());
+        });
+        Assert.NotEqual(caller, thread);
+        Assert.Equal(["lo"], names);
+        Assert.Equal("original", Assert.Throws<InvalidOperationException>(() => a.Ns.Run(() => throw new InvalidOperationException("original"))).Message);
+
+        // The caller's thread never moved: its namespace is still the one of the process.
+        Assert.Equal(File.ResolveLinkTarget("/proc/self/ns/net", false)!.Name, File.ResolveLinkTarget("/proc/thread-self/ns/net", false)!.Name);
+    }
+
+    [RootFact]
+    public void Socket_opened_inside_stays_in_the_namespace_when_used_from_the_test_thread()
+    {
+        using var a = TestNetns.Create("sock");
+        using var other = TestNetns.Create("other");
+        a.Netlink.AddrAdd(new Address(a.Netlink.LinkByName("lo").Index, IpPrefix.Parse("198.18.7.1/32")));
+        // Binding to an address that exists only in "a" works for a socket created in "a"…
+        using var s = a.Ns.OpenSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        s.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.7.1"), 0));
+        // …and fails for one created in another namespace.
+        using var t = other.Ns.OpenSocket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        var e = Assert.Throws<SocketException>(() => t.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("198.18.7.1"), 0)));
+        Assert.Equal(SocketError.AddressNotAvailable, e.SocketErrorCode);
+    }
+
+    [RootFact]
+    public void Sweeper_removes_namespaces_of_dead_test_processes_only()
+    {
+        // pid 2^22+1 is above the default pid_max, so it can never be alive.
+        string dead = $"wefttest-4194305-abcdef-x";
+        NetNs.TryDelete(dead);
+        NetNs.Create(dead).Dispose();
+        using var mine = TestNetns.Create("alive");
+        Assert.True(TestNetns.SweepLeftovers() >= 1);
+        Assert.False(NetNs.Exists(dead));
+        Assert.True(NetNs.Exists(mine.Name));
+    }
+
+    [RootFact]
+    public void Namespace_of_a_process_opens_by_pid_and_by_path()
+    {
+        using var a = TestNetns.Create("pid");
+        a.Netlink.LinkAddVeth("wt-pid0", "wt-pid1");
+        var psi = new System.Diagnostics.ProcessStartInfo("ip", ["netns", "exec", a.Name, "sleep", "60"]);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            // `ip netns exec` setns()es then execs sleep: wait until the process is in the namespace.
+            string want = a.Ns.Run(() => File.ResolveLinkTarget("/proc/thread-self/ns/net", false)!.Name);
+            Assert.True(SpinWait.SpinUntil(() => File.ResolveLinkTarget($"/proc/{p.Id}/ns/net", false)?.Name == want, TimeSpan.FromSeconds(10)));
+            using var byPid = NetNs.OpenByPid(p.Id);
+            using var nl = Netlink.Open(byPid);
+            Assert.NotNull(nl.TryLinkByName("wt-pid0"));
+            using var byPath = NetNs.OpenByPath($"/run/netns/{a.Name}");
+            using var nl2 = Netlink.Open(byPath);
+            Assert.NotNull(nl2.TryLinkByName("wt-pid1"));
+        }
+        finally
+        {
+            p.Kill();
+            p.WaitForExit();
+        }
+    }
+}
