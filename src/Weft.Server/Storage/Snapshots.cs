@@ -71,6 +71,30 @@ public sealed class PolicySnapshot
 
     public int CountBySource(string app) => _bySource.TryGetValue(app, out var a) ? a.Length : 0;
 
+    private byte[]?[]? _rowJsonWithTags;
+
+    /// <summary>
+    /// Row <paramref name="i"/> serialised with tags (CF's internal shape), computed once per view
+    /// on first use: agents' filtered reads become concatenations of cached fragments.
+    /// </summary>
+    public byte[] RowJsonWithTags(int i, int tagLength)
+    {
+        var cache = _rowJsonWithTags ??= new byte[]?[Rows.Length];
+        return cache[i] ??= PolicyJson.ToBytes(w => PolicyJson.WriteArray(w, [Rows[i]], true, tagLength), 256)[1..^1];
+    }
+
+    /// <summary>Like <see cref="ByGuids"/>, the row indexes (ascending).</summary>
+    public List<int> IndexesByGuids(IReadOnlyCollection<string> ids)
+    {
+        var set = new SortedSet<int>();
+        foreach (var s in ids)
+        {
+            if (_bySource.TryGetValue(s, out var a)) set.UnionWith(a);
+            if (_byDestination.TryGetValue(s, out var b)) set.UnionWith(b);
+        }
+        return [.. set];
+    }
+
     /// <summary>CF ByGuids: rows whose source is in <paramref name="sources"/> OR (AND when <paramref name="both"/>) whose destination is in <paramref name="destinations"/>; in store order.</summary>
     public IEnumerable<PolicyRow> ByGuids(IReadOnlyCollection<string> sources, IReadOnlyCollection<string> destinations, bool both)
     {
