@@ -44,6 +44,8 @@ public sealed record Lease(Ipv4Subnet Subnet, int Mtu)
         var reader = new Utf8JsonReader(json);
         using var doc = JsonDocument.ParseValue(ref reader);
         var subnet = Ipv4Subnet.Parse(NetConf.String(doc.RootElement, "subnet") ?? throw new FormatException("no subnet"));
+        // Addresses are handed out from .2–.254 of a /24; any other size would overlap other cells' blocks.
+        if (subnet.PrefixLength != 24) throw new FormatException($"the lease {subnet.Network}/{subnet.PrefixLength} is not a /24");
         var mtu = NetConf.Int(doc.RootElement, "mtu") ?? 1450;
         return new Lease(subnet, mtu);
     }

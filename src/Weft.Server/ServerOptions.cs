@@ -111,6 +111,9 @@ public sealed record ServerOptions
             throw new InvalidOperationException("external.port and internal.port must differ");
         if ((ExternalTlsCert is null) != (ExternalTlsKey is null))
             throw new InvalidOperationException("external.tlsCert and external.tlsKey must be set together");
+        // weft-cni hands out .2–.254 of a cell's block and the agent's VTEP owns .0: a block is a /24.
+        if (SubnetPrefixLength != 24)
+            throw new InvalidOperationException($"overlay.subnetPrefixLength {SubnetPrefixLength} is not supported: cells lease /24 blocks (use 24)");
         _ = new Leases.LeasePool(OverlayNetwork, SubnetPrefixLength);
     }
 }

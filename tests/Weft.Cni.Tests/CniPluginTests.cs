@@ -65,6 +65,15 @@ public sealed class CniPluginTests : IDisposable
     }
 
     [Fact]
+    public void A_lease_that_is_not_a_slash_24_is_refused_and_nothing_is_allocated()
+    {
+        // .2–.254 of a /25 would reach into the next cell's block.
+        _dirs.WriteLease("10.255.40.0/25", 1350);
+        Fails(CniCommand.Add, _dirs.Config());
+        AssertNothingLeft();
+    }
+
+    [Fact]
     public void Add_into_a_missing_namespace_is_code_3_and_creates_nothing()
     {
         Assert.Equal(CniErrorCode.UnknownContainer, Fails(CniCommand.Add, _dirs.Config(subnet: "10.255.12.0/24"), netns: "/run/netns/gone"));

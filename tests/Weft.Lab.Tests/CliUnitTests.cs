@@ -121,6 +121,13 @@ public class LabPlanTests
     public void Lab_names_that_could_collide_or_escape_are_refused(string name)
         => Assert.Equal(ExitCodes.Usage, Assert.Throws<CliException>(() => LabPlan.For(name)).ExitCode);
 
+    [Theory]
+    [InlineData("cell")]     // its instances would be named like the cells' namespaces (cell-1, …)
+    [InlineData("Fabric")]
+    [InlineData("control")]
+    public void The_labs_own_words_are_not_app_names(string app)
+        => Assert.Equal(ExitCodes.Usage, Assert.Throws<CliException>(() => LabPlan.ValidateAppName(app)).ExitCode);
+
     [Fact]
     public void Interface_names_fit_the_kernel_limit_of_15_characters()
     {

@@ -8,6 +8,16 @@ namespace Weft.Server.Tests;
 
 public sealed class LeasePoolTests
 {
+    [Theory]
+    [InlineData(23)]
+    [InlineData(25)]
+    public void Blocks_other_than_slash_24_are_refused_at_start(int prefix)
+    {
+        // weft-cni hands out .2–.254 of a block: any other size would overlap other cells' blocks.
+        var e = Assert.Throws<InvalidOperationException>(() => (new ServerOptions() with { SubnetPrefixLength = prefix }).Validate());
+        Assert.Contains("subnetPrefixLength", e.Message);
+    }
+
     [Fact]
     public void Default_pool_has_255_blocks_and_never_the_first()
     {

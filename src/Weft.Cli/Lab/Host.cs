@@ -60,7 +60,9 @@ public static partial class Host
         using var p = Process.Start(psi) ?? throw new CliException($"cannot start {exe}");
         var pid = p.Id;
         // The start time pins the pid: `down` kills only a process with this pid *and* this start time.
-        var start = StartTicks(pid) ?? 0;
+        // A process that is already gone has no start time: recording 0 would later match any process
+        // that reuses the pid, so that is an error here, not a process to remember.
+        var start = StartTicks(pid) ?? throw new CliException($"{Path.GetFileName(exe)} exited at once (see {log})");
         return new LabProcess(pid, start, Path.GetFileName(exe) + " " + string.Join(' ', args));
     }
 
@@ -87,7 +89,8 @@ public static partial class Host
     {
         if (p is null) return false;
         var ticks = StartTicks(p.Pid);
-        if (ticks is null || (p.StartTicks != 0 && ticks != p.StartTicks)) return false;
+        // Without a recorded start time the pid proves nothing: it may belong to another process by now.
+        if (ticks is null || p.StartTicks == 0 || ticks != p.StartTicks) return false;
         try
         {
             var stat = File.ReadAllText($"/proc/{p.Pid}/stat");

@@ -45,6 +45,10 @@ public sealed class LabPlan
     {
         if (!IsValidName(app, 24, allowUpper: true))
             throw new CliException($"invalid app name '{app}'", "use 1–24 characters: letters, digits, '-' and '_' (e.g. appA)", ExitCodes.Usage);
+        // Container namespaces are <lab prefix><app>-<index>: an app called "cell" would name its instances
+        // like the cells' namespaces (cell-1, …), so the lab's own words are not app names.
+        if (app.ToLowerInvariant() is "cell" or "fabric" or "control")
+            throw new CliException($"'{app}' is reserved in a lab", "choose another app name (e.g. appA)", ExitCodes.Usage);
     }
 
     private static bool IsValidName(string s, int max, bool allowUpper = false)

@@ -149,12 +149,30 @@ public sealed class NetNs : IDisposable
     /// <summary>Runs <paramref name="func"/> synchronously on a new OS thread inside this namespace and returns its result.</summary>
     public T Run<T>(Func<T> func)
     {
-        int fd = Fd;
+        using var held = Hold();
         return RunOnThread(() =>
         {
-            if (Libc.setns(fd, Libc.CLONE_NEWNET) != 0) throw KernelException.FromLastError($"setns {Path}");
+            if (Libc.setns(held.Fd, Libc.CLONE_NEWNET) != 0) throw KernelException.FromLastError($"setns {Path}");
             return func();
         });
+    }
+
+    /// <summary>
+    /// Keeps the descriptor open until disposed, so a concurrent <see cref="Dispose"/> cannot close it
+    /// (and let the number be reused by another file) while a syscall is about to use it.
+    /// </summary>
+    internal HeldFd Hold()
+    {
+        ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
+        var added = false;
+        _fd.DangerousAddRef(ref added);
+        return new HeldFd(_fd, _fd.Fd);
+    }
+
+    internal readonly struct HeldFd(FdHandle handle, int fd) : IDisposable
+    {
+        public int Fd => fd;
+        public void Dispose() => handle.DangerousRelease();
     }
 
     /// <summary>Creates a .NET socket inside this namespace; it can be used from any thread afterwards.</summary>

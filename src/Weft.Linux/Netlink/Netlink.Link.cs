@@ -66,9 +66,10 @@ public sealed partial class Netlink
         PhysicalAddress? mac = null, PhysicalAddress? peerMac = null)
     {
         var w = NetlinkWriter.Pooled(256);
+        using var peerFd = peerNamespace?.Hold();
         try
         {
-            LinkMessages.WriteAddVeth(ref w, name, peerName, peerNamespace?.Fd, mtu, mac, peerMac);
+            LinkMessages.WriteAddVeth(ref w, name, peerName, peerFd?.Fd, mtu, mac, peerMac);
             Socket.Request(w.Written, $"ip link add {name} type veth peer name {peerName}" + (peerNamespace is null ? "" : $" netns {peerNamespace}"));
         }
         finally
@@ -151,7 +152,8 @@ public sealed partial class Netlink
     /// <remarks>Equivalent to: ip link set dev NAME netns NS</remarks>
     public void LinkSetNamespace(string name, NetNs ns)
     {
-        int fd = ns.Fd;
+        using var held = ns.Hold();
+        int fd = held.Fd;
         SetLink(0, name, 0, 0, (ref NetlinkWriter w) => w.AttrU32(Ifla.IFLA_NET_NS_FD, (uint)fd), $"ip link set dev {name} netns {ns}");
     }
 
