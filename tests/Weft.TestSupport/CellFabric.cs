@@ -19,7 +19,8 @@ public sealed partial class CellFabric : IDisposable
 
     public CellFabric()
     {
-        Id = Guid.NewGuid().ToString("N")[..6];
+        // Starts with a letter: TestNetns sweeps wefttest-<pid>-* of dead pids, and an all-digit id would look like one.
+        Id = "f" + Guid.NewGuid().ToString("N")[..5];
         Underlay = Ns("ul");
         Sh($"ip netns add {Underlay}");
         try
