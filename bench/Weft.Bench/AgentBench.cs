@@ -233,6 +233,12 @@ public static class AgentBench
         foreach (var l in listeners) l.Dispose();
         times.Sort();
         Console.WriteLine($"  p50 {times[times.Count / 2]:F1} ms   p99 {times[(int)Math.Ceiling(times.Count * 0.99) - 1]:F1} ms   max {times[^1]:F1} ms   (CF: 5-7 s)");
+        var metrics = c.AgentGet("p1", "/metrics").GetAwaiter().GetResult().Body;
+        double M(string name) => metrics.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal))
+            .Select(l => double.Parse(l[(name.Length + 1)..], CultureInfo.InvariantCulture)).FirstOrDefault();
+        Console.WriteLine($"  destination agent: change seen -> table applied avg {M("weft_agent_change_to_applied_seconds_sum") / Math.Max(1, M("weft_agent_change_to_applied_seconds_count")) * 1000:F2} ms; " +
+            $"snapshot fetch avg {M("weft_agent_watch_lag_seconds_sum") / Math.Max(1, M("weft_agent_watch_lag_seconds_count")) * 1000:F2} ms; " +
+            $"nft delta avg {M("weft_agent_nft_apply_seconds_sum{kind=\"delta\"}") / Math.Max(1, M("weft_agent_nft_apply_seconds_count{kind=\"delta\"}")) * 1000:F2} ms");
         Console.WriteLine("target: p99 <= 100 ms");
     }
 

@@ -82,6 +82,7 @@ public static class NftScript
                 meta mark . ip daddr . meta l4proto . th dport @allow accept
                 meta mark . ip daddr . meta l4proto . th dport @allow_ranges accept
                 meta mark {{ingress}} ct status dnat accept
+                meta l4proto tcp reject with tcp reset
                 reject with icmpx admin-prohibited
               }
               chain nat_prerouting {
