@@ -216,7 +216,7 @@ public sealed class WeftCluster : IDisposable
         foreach (var p in _agents.Values) { try { if (!p.HasExited) { p.Kill(); p.WaitForExit(); } } catch (InvalidOperationException) { } }
         StopServer();
         Fabric.Dispose();
-        try { Directory.Delete(Dir, true); } catch (IOException) { }
+        try { Directory.Delete(Dir, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private static string FindRoot()
