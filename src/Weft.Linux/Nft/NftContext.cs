@@ -1,4 +1,4 @@
-using System.Runtime.ExceptionServices;
+using Microsoft.Win32.SafeHandles;
 using System.Runtime.InteropServices;
 
 namespace Weft.Linux.Nft;
@@ -53,10 +53,15 @@ public sealed partial class NftContext : IDisposable
     }
 
     /// <summary>
-    /// Opens a context whose netlink socket lives in the network namespace at <paramref name="netnsPath"/>
-    /// (e.g. /run/netns/NAME): the context is created on a short-lived thread that setns()es there.
+    /// Opens a context whose netlink socket lives in <paramref name="ns"/>: the context is created on
+    /// the namespace's dedicated thread and can then be used from any thread.
     /// </summary>
-    internal static NftContext OpenInNamespace(string netnsPath) => NsThread.Run(netnsPath, Open);
+    /// <remarks>Equivalent to: ip netns exec NS nft …</remarks>
+    public static NftContext Open(NetNs ns)
+    {
+        ArgumentNullException.ThrowIfNull(ns);
+        return ns.Run(Open);
+    }
 
     /// <summary>
     /// Applies <paramref name="script"/> (nft syntax, any number of commands) as one transaction.
@@ -103,7 +108,7 @@ public sealed partial class NftContext : IDisposable
         {
             return ListTableJson(family, name);
         }
-        catch (NftException e) when (e.Errno == NftException.ENOENT)
+        catch (NftException e) when (e.Errno == Errno.ENOENT)
         {
             return null;
         }
@@ -120,7 +125,7 @@ public sealed partial class NftContext : IDisposable
         {
             json = RunJson($"list set {family.Keyword()} {table} {setOrMap}");
         }
-        catch (NftException e) when (e.Errno is NftException.ENOENT or NftException.EINVAL or 0)
+        catch (NftException e) when (e.Errno is Errno.ENOENT or Errno.EINVAL or 0)
         {
             json = RunJson($"list map {family.Keyword()} {table} {setOrMap}");
         }
@@ -142,10 +147,22 @@ public sealed partial class NftContext : IDisposable
 
             int rc;
             int errno;
+            string? memfdPath = null;
             try
             {
-                rc = NftNative.nft_run_cmd_from_buffer(_handle, script);
-                errno = Marshal.GetLastPInvokeError();
+                string body = script.TrimEnd('\n');
+                if (body.Contains('\n') && !dryRun)
+                {
+                    // Multi-line: through a memfd, so nft's errors name the line.
+                    using SafeFileHandle memfd = ScriptFile(script, out memfdPath);
+                    rc = NftNative.nft_run_cmd_from_filename(_handle, memfdPath);
+                    errno = Marshal.GetLastPInvokeError();
+                }
+                else
+                {
+                    rc = NftNative.nft_run_cmd_from_buffer(_handle, script);
+                    errno = Marshal.GetLastPInvokeError();
+                }
             }
             finally
             {
@@ -159,11 +176,12 @@ public sealed partial class NftContext : IDisposable
             string error = Marshal.PtrToStringUTF8(NftNative.nft_ctx_get_error_buffer(_handle)) ?? "";
             if (rc != 0)
             {
-                // errno is only meaningful when the kernel refused the batch; libnftables reports
-                // those as "Could not process rule: <strerror>".
-                bool kernel = error.Contains("Could not process rule", StringComparison.Ordinal)
-                    || error.Contains("No such file or directory", StringComparison.Ordinal);
-                throw new NftException(error, kernel ? errno : 0, script);
+                if (memfdPath is not null)
+                {
+                    error = error.Replace(memfdPath, "<script>", StringComparison.Ordinal);
+                }
+
+                throw new NftException(error, NftException.ErrnoOf(error, errno), script);
             }
 
             return output;
@@ -172,39 +190,17 @@ public sealed partial class NftContext : IDisposable
 
     public void Dispose() => _handle.Dispose();
 
-    /// <summary>Runs a function on a fresh OS thread inside a network namespace; the thread exits afterwards.</summary>
-    private static class NsThread
+    private static SafeFileHandle ScriptFile(string script, out string path)
     {
-        private const int CLONE_NEWNET = 0x40000000;
-
-        public static T Run<T>(string netnsPath, Func<T> func)
+        int fd = NftNative.memfd_create("weft-nft", NftNative.MFD_CLOEXEC);
+        if (fd < 0)
         {
-            T? result = default;
-            ExceptionDispatchInfo? error = null;
-            var thread = new Thread(() =>
-            {
-                try
-                {
-                    using var ns = File.OpenHandle(netnsPath, FileMode.Open, FileAccess.Read);
-                    if (setns((int)ns.DangerousGetHandle(), CLONE_NEWNET) != 0)
-                    {
-                        throw new IOException($"setns {netnsPath}: errno {Marshal.GetLastPInvokeError()}");
-                    }
-
-                    result = func();
-                }
-                catch (Exception e)
-                {
-                    error = ExceptionDispatchInfo.Capture(e);
-                }
-            }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "weft-nft-netns" };
-            thread.Start();
-            thread.Join();
-            error?.Throw();
-            return result!;
+            throw new KernelException(Marshal.GetLastPInvokeError(), "memfd_create");
         }
-    }
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int setns(int fd, int nstype);
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        RandomAccess.Write(handle, System.Text.Encoding.UTF8.GetBytes(script), 0);
+        path = $"/proc/self/fd/{fd}";
+        return handle;
+    }
 }

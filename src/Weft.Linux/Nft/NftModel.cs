@@ -55,6 +55,9 @@ public enum NftSetFlags
 /// <summary>The data types Weft uses in set and map keys and values (nft's type names in comments).</summary>
 public enum NftDataType
 {
+    /// <summary>No type: a <c>default</c> <see cref="NftValue"/>, which cannot be rendered.</summary>
+    None = 0,
+
     /// <summary><c>ipv4_addr</c></summary>
     Ipv4Addr,
 

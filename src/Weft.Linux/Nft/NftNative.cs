@@ -58,6 +58,19 @@ internal static partial class NftNative
     /// </summary>
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     internal static partial int nft_run_cmd_from_buffer(NftContextHandle ctx, string buf);
+
+    /// <summary>
+    /// Like <see cref="nft_run_cmd_from_buffer"/> but reads a file. Used for multi-line scripts
+    /// (through a memfd): nft 1.0.x reports error locations of buffers without their line number,
+    /// and of files with it.
+    /// </summary>
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    internal static partial int nft_run_cmd_from_filename(NftContextHandle ctx, string filename);
+
+    internal const uint MFD_CLOEXEC = 1;
+
+    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    internal static partial int memfd_create(string name, uint flags);
 }
 
 /// <summary>Owns an <c>nft_ctx*</c>; frees it (and its netlink socket) with <c>nft_ctx_free</c>.</summary>

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace Weft.Linux.Nft;
@@ -217,6 +218,59 @@ public readonly partial struct NftValue : IEquatable<NftValue>
                 };
             default:
                 throw new InvalidOperationException($"uninitialised {nameof(NftValue)}");
+        }
+    }
+
+    /// <summary>
+    /// nft syntax with a single value written as the range <c>v-v</c> (same element to the kernel).
+    /// See <see cref="NftBatch"/>: nft 1.0.6 cannot delete a concatenated interval element whose
+    /// fields are all single values unless one of them is written as a range.
+    /// </summary>
+    internal string ToRangeString()
+    {
+        if (IsRange || Type is NftDataType.IfName or NftDataType.Verdict)
+        {
+            return ToString();
+        }
+
+        return Type switch
+        {
+            NftDataType.Ipv4Addr or NftDataType.Ipv6Addr => $"{FromInt(Type, _low)}-{FromInt(Type, _high)}",
+            NftDataType.Mark => $"0x{(uint)_low:x}-0x{(uint)_high:x}",
+            _ => $"{(ulong)_low}-{(ulong)_high}",
+        };
+    }
+
+    /// <summary>Appends the nft syntax (fast paths for the common single values).</summary>
+    internal void AppendTo(StringBuilder sb, bool asRange)
+    {
+        if (asRange)
+        {
+            sb.Append(ToRangeString());
+            return;
+        }
+
+        if (IsRange)
+        {
+            sb.Append(ToString());
+            return;
+        }
+
+        switch (Type)
+        {
+            case NftDataType.Ipv4Addr:
+                uint a = (uint)_low;
+                sb.Append(a >> 24).Append('.').Append((a >> 16) & 0xff).Append('.').Append((a >> 8) & 0xff).Append('.').Append(a & 0xff);
+                return;
+            case NftDataType.Mark:
+                sb.Append("0x").Append(((uint)_low).ToString("x", CultureInfo.InvariantCulture));
+                return;
+            case NftDataType.InetService:
+                sb.Append((ushort)_low);
+                return;
+            default:
+                sb.Append(ToString());
+                return;
         }
     }
 

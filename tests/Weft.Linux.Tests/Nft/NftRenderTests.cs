@@ -24,7 +24,7 @@ public class NftRenderTests
             .Render();
         Assert.Equal(
             "delete element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080-8090 }\n" +
-            "add element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080, 0xffff . 10.255.12.4 . sctp . 1-65535 }\n" +
+            "add element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080-8080, 0xffff . 10.255.12.4 . sctp . 1-65535 }\n" +
             "add element inet weft tags { 10.255.12.9 : 0x10 }\n",
             script);
     }
@@ -49,6 +49,28 @@ public class NftRenderTests
         Assert.Equal(3, lines.Length);
         Assert.All(lines, l => Assert.StartsWith("add element inet weft underlay { ", l));
         Assert.Equal(many.Count, lines.Sum(l => l.Split(',').Length));
+    }
+
+    [Fact]
+    public void SyncElements_renders_only_the_difference()
+    {
+        NftTable t = Table();
+        NftElement keep = NftElement.Map(Ip("10.255.12.2"), NftValue.Mark(5));
+        NftElement changedOld = NftElement.Map(Ip("10.255.12.3"), NftValue.Mark(6));
+        NftElement changedNew = NftElement.Map(Ip("10.255.12.3"), NftValue.Mark(7));
+        NftElement gone = NftElement.Map(Ip("10.255.12.4"), NftValue.Mark(8));
+        NftElement added = NftElement.Map(Ip("10.255.12.5"), NftValue.Mark(9));
+
+        var batch = new NftBatch();
+        Assert.Equal((2, 2), batch.SyncElements(t, "tags", [keep, changedOld, gone], [keep, changedNew, added]));
+        Assert.Equal(
+            "delete element inet weft tags { 10.255.12.3 : 0x6, 10.255.12.4 : 0x8 }\n" +
+            "add element inet weft tags { 10.255.12.3 : 0x7, 10.255.12.5 : 0x9 }\n",
+            batch.Render());
+
+        var same = new NftBatch();
+        Assert.Equal((0, 0), same.SyncElements(t, "tags", [keep], [keep]));
+        Assert.True(same.IsEmpty);
     }
 
     [Theory]
@@ -118,6 +140,13 @@ public class NftRenderTests
         }));
 
     [Fact]
+    public void A_default_value_cannot_be_rendered()
+    {
+        Assert.Throws<InvalidOperationException>(() => default(NftValue).ToString());
+        Assert.Throws<ArgumentException>(() => new NftBatch().AddElements(Table(), "underlay", [NftElement.Of(default(NftValue))]));
+    }
+
+    [Fact]
     public void Prefix_with_host_bits_is_refused_with_the_right_prefix_named()
     {
         var e = Assert.Throws<ArgumentException>(() => NftValue.Prefix("10.255.12.2/24"));
@@ -178,7 +207,7 @@ public class NftRenderTests
         add chain inet weft c2c_deny
         add chain inet weft dstnat { type nat hook prerouting priority -100; policy accept; }
         add chain inet weft srcnat { type nat hook postrouting priority 100; policy accept; }
-        add element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080-8090, 0x7 . 10.255.12.3 . udp . 53 }
+        add element inet weft policy_allow { 0x5 . 10.255.12.2 . tcp . 8080-8090, 0x7 . 10.255.12.3 . udp . 53-53 }
         add element inet weft underlay { 198.18.0.0/24, 198.19.0.1 }
         add element inet weft antispoof { "w-0aff0c02" . 10.255.12.2 }
         add element inet weft tags { 10.255.12.2 : 0x5 }
