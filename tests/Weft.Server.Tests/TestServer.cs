@@ -87,11 +87,13 @@ public sealed class TestServer : IAsyncDisposable
     public static HttpClient MtlsClient(string? certPath, string? keyPath, string caPath, Uri baseAddress)
     {
         var ca = Certificates.LoadCertificate(caPath);
-        var ssl = new SslClientAuthenticationOptions
-        {
-            RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && Certificates.IsServerIssuedBy(new X509Certificate2(cert), ca),
-        };
-        if (certPath is not null) ssl.ClientCertificates = [Certificates.LoadPem(certPath, keyPath!)];
+        var ssl = certPath is not null
+            ? Certificates.InternalClientOptions(Certificates.LoadPem(certPath, keyPath!), ca)
+            : new SslClientAuthenticationOptions
+            {
+                CertificateChainPolicy = Certificates.ServerChainPolicy(ca),
+                RemoteCertificateValidationCallback = (_, _, chain, errors) => Certificates.IsTrustedByPolicy(chain, errors, ca),
+            };
         var handler = new SocketsHttpHandler { SslOptions = ssl, MaxConnectionsPerServer = 256 };
         return new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
     }

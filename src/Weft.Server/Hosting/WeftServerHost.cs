@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -75,18 +77,27 @@ public sealed class WeftServerHost : IAsyncDisposable
             {
                 intl = lo;
                 lo.Protocols = HttpProtocols.Http1AndHttp2;
-                lo.UseHttps(new HttpsConnectionAdapterOptions
+                // Mutual TLS: the client certificate is required and its chain is built once, by
+                // SslStream, against the platform CA only (no system roots, no downloads).
+                var certContext = SslStreamCertificateContext.Create(serverCert, additionalCertificates: null, offline: true);
+                var chainPolicy = Certificates.ClientChainPolicy(ca);
+                lo.UseHttps(new TlsHandshakeCallbackOptions
                 {
-                    ServerCertificate = serverCert,
-                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                    CheckCertificateRevocation = false,
-                    ClientCertificateValidation = (cert, _, _) =>
+                    OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
                     {
-                        var ok = Certificates.IsClientIssuedBy(cert, ca);
-                        if (!ok && log is not null) ServerLog.ClientCertRejected(log, cert.Subject);
-                        return ok;
-                    },
+                        ServerCertificateContext = certContext,
+                        ClientCertificateRequired = true,
+                        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                        CertificateChainPolicy = chainPolicy.Clone(),
+                        ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+                        RemoteCertificateValidationCallback = (_, cert, chain, errors) =>
+                        {
+                            var ok = cert is not null && Certificates.IsTrustedByPolicy(chain, errors, ca);
+                            if (!ok && log is not null) ServerLog.ClientCertRejected(log, cert?.Subject ?? "(none)");
+                            return ok;
+                        },
+                    }),
                 });
             });
         });

@@ -164,7 +164,7 @@ internal static class ExternalApi
             await WriteBytesAsync(ctx, 200, bytes);
             return;
         }
-        await WriteBytesAsync(ctx, 200, PolicyJson.ToBytes(w => PolicyJson.WriteList(w, rows, false, s.Options.TagLength, !v1)));
+        await WriteBytesAsync(ctx, 200, PolicyJson.ToBytes(w => PolicyJson.WriteList(w, rows, false, s.Options.TagLength, !v1), 256 + rows.Count * 160));
     }
 
     /// <summary>CF's list filter (handlers/policies_index.go); null means all policies.</summary>

@@ -64,8 +64,24 @@ internal static class InternalApi
             await WriteBytesAsync(ctx, 200, bytes);
             return;
         }
-        var rows = snapshot.ByGuids(ids, ids, false).ToList();
-        await WriteBytesAsync(ctx, 200, PolicyJson.ToBytes(w => PolicyJson.WriteList(w, rows, true, s.Options.TagLength)));
+        var indexes = snapshot.IndexesByGuids(ids);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + indexes.Count * 200);
+        Append(buffer, "{\"total_policies\":"u8);
+        Append(buffer, System.Text.Encoding.ASCII.GetBytes(indexes.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        Append(buffer, ",\"policies\":["u8);
+        for (var k = 0; k < indexes.Count; k++)
+        {
+            if (k > 0) Append(buffer, ","u8);
+            Append(buffer, snapshot.RowJsonWithTags(indexes[k], s.Options.TagLength));
+        }
+        Append(buffer, "]}"u8);
+        await WriteBytesAsync(ctx, 200, buffer.WrittenMemory);
+    }
+
+    private static void Append(System.Buffers.ArrayBufferWriter<byte> b, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(b.GetSpan(bytes.Length));
+        b.Advance(bytes.Length);
     }
 
     private static async Task LastUpdated(HttpContext ctx, ServerContext s)

@@ -51,9 +51,9 @@ public static class PolicyJson
         w.WriteEndArray();
     }
 
-    public static byte[] ToBytes(Action<Utf8JsonWriter> write)
+    public static byte[] ToBytes(Action<Utf8JsonWriter> write, int initialSize = 64 * 1024)
     {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(initialSize);
         using (var w = new Utf8JsonWriter(buffer, Http.HttpUtil.WriterOptions))
             write(w);
         return buffer.WrittenSpan.ToArray();

@@ -59,6 +59,49 @@ public static class Certificates
 
     public static X509Certificate2 LoadCertificate(string certPath) => X509Certificate2.CreateFromPem(File.ReadAllText(certPath));
 
+    /// <summary>A chain policy that trusts only <paramref name="ca"/> and requires the client-authentication usage.</summary>
+    public static X509ChainPolicy ClientChainPolicy(X509Certificate2 ca) => Policy(ca, ClientAuth);
+
+    /// <summary>A chain policy that trusts only <paramref name="ca"/> and requires the server-authentication usage.</summary>
+    public static X509ChainPolicy ServerChainPolicy(X509Certificate2 ca) => Policy(ca, ServerAuth);
+
+    private static X509ChainPolicy Policy(X509Certificate2 ca, string usage)
+    {
+        var p = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
+        p.CustomTrustStore.Add(ca);
+        p.ApplicationPolicy.Add(new Oid(usage));
+        return p;
+    }
+
+    /// <summary>
+    /// For TLS validation callbacks whose chain was built with <see cref="ClientChainPolicy"/> or
+    /// <see cref="ServerChainPolicy"/>: no errors (other than a name mismatch for clients that
+    /// connect by IP) and the chain ends at <paramref name="ca"/>.
+    /// </summary>
+    public static bool IsTrustedByPolicy(X509Chain? chain, System.Net.Security.SslPolicyErrors errors, X509Certificate2 ca, bool ignoreName = false)
+    {
+        if (ignoreName) errors &= ~System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch;
+        if (errors != System.Net.Security.SslPolicyErrors.None || chain is null || chain.ChainElements.Count == 0) return false;
+        return chain.ChainElements[^1].Certificate.RawDataMemory.Span.SequenceEqual(ca.RawDataMemory.Span);
+    }
+
+    /// <summary>
+    /// TLS client options for the internal API: present <paramref name="clientCert"/> and trust only
+    /// server certificates issued by <paramref name="ca"/> (what an agent needs).
+    /// </summary>
+    public static System.Net.Security.SslClientAuthenticationOptions InternalClientOptions(X509Certificate2 clientCert, X509Certificate2 ca) => new()
+    {
+        ClientCertificates = [clientCert],
+        CertificateChainPolicy = ServerChainPolicy(ca),
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        RemoteCertificateValidationCallback = (_, _, chain, errors) => IsTrustedByPolicy(chain, errors, ca),
+    };
+
     /// <summary>True when <paramref name="cert"/> chains to <paramref name="ca"/> (and only to it), is in its validity period and allows client authentication.</summary>
     public static bool IsClientIssuedBy(X509Certificate2 cert, X509Certificate2 ca)
     {

@@ -15,6 +15,9 @@ public interface IStore : IAsyncDisposable
     DbEngine Engine { get; }
     ChangeNotifier Notifier { get; }
 
+    /// <summary>Raised after every commit of this process, in revision order for SQLite (not necessarily for PostgreSQL).</summary>
+    event Action<StoreCommit>? Committed;
+
     /// <summary>Runs pending migrations, populates the tag table, starts change listening.</summary>
     Task InitializeAsync(CancellationToken ct = default);
 

@@ -38,6 +38,16 @@ public sealed partial class SqlStore : IStore
 
     public DbEngine Engine { get; }
     public ChangeNotifier Notifier { get; } = new();
+    public event Action<StoreCommit>? Committed;
+
+    /// <summary>Policy rows added and keys removed by the running write (collected for <see cref="Committed"/>).</summary>
+    private sealed class Delta
+    {
+        public readonly List<PolicyRow> Added = [];
+        public readonly List<PolicyKey> Removed = [];
+    }
+
+    private readonly AsyncLocal<Delta?> _delta = new();
 
     private SqlStore(DbEngine engine, string connectionString, StoreSettings settings, TimeProvider? time, ILogger? log)
     {
@@ -151,8 +161,9 @@ public sealed partial class SqlStore : IStore
                 var conn = _sqliteWriter ?? throw new InvalidOperationException("store not initialised");
                 var tx = conn.BeginTransaction(deferred: false);
                 await using var t = new Tx(conn, tx, ownsConnection: false);
-                var (result, revs) = await RunWriteAsync(t, body).ConfigureAwait(false);
-                Notifier.Publish(revs);
+                var delta = new Delta();
+                var (result, revs) = await RunWriteAsync(t, body, delta).ConfigureAwait(false);
+                Announce(revs, delta);
                 return (result, revs);
             }
             finally
@@ -166,14 +177,23 @@ public sealed partial class SqlStore : IStore
             var tx = await conn.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct).ConfigureAwait(false);
             await using var t = new Tx(conn, tx, ownsConnection: true);
             await t.ExecAsync("SELECT pg_advisory_xact_lock(@k)", ("k", WriteLockKey)).ConfigureAwait(false);
-            var (result, revs) = await RunWriteAsync(t, body).ConfigureAwait(false);
-            Notifier.Publish(revs);
+            var delta = new Delta();
+            var (result, revs) = await RunWriteAsync(t, body, delta).ConfigureAwait(false);
+            Announce(revs, delta);
             return (result, revs);
         }
     }
 
-    private async Task<(T, Revisions)> RunWriteAsync<T>(Tx t, Func<Tx, Task<(T, Changes)>> body)
+    private void Announce(Revisions revs, Delta delta)
     {
+        Notifier.Publish(revs);
+        try { Committed?.Invoke(new StoreCommit(revs.Revision - 1, revs, delta.Added, delta.Removed)); }
+        catch (Exception e) { LogCommitHandlerFailed(e); }
+    }
+
+    private async Task<(T, Revisions)> RunWriteAsync<T>(Tx t, Func<Tx, Task<(T, Changes)>> body, Delta delta)
+    {
+        _delta.Value = delta;
         try
         {
             var (result, changes) = await body(t).ConfigureAwait(false);
@@ -207,6 +227,10 @@ public sealed partial class SqlStore : IStore
         {
             try { await t.Transaction.RollbackAsync().ConfigureAwait(false); } catch { /* connection gone: nothing to roll back */ }
             throw;
+        }
+        finally
+        {
+            _delta.Value = null;
         }
     }
 
@@ -391,7 +415,11 @@ public sealed partial class SqlStore : IStore
                 var inserted = await t.ExecAsync(
                     "INSERT INTO policies (group_id, destination_id) VALUES (@g, @d) ON CONFLICT DO NOTHING",
                     ("g", src), ("d", (int)destId!.Value)).ConfigureAwait(false);
-                if (inserted > 0) changed |= Changes.Policies;
+                if (inserted > 0)
+                {
+                    changed |= Changes.Policies;
+                    _delta.Value?.Added.Add(new PolicyRow(p.Source, src, p.Destination, dst, p.Protocol, p.Start, p.End));
+                }
             }
             return (0, changed);
         }, ct);
@@ -413,7 +441,7 @@ public sealed partial class SqlStore : IStore
     public Task DeletePoliciesAsync(IReadOnlyList<PolicyKey> policies, CancellationToken ct = default) =>
         WriteAsync(async t => (0, await DeleteInTxAsync(t, policies).ConfigureAwait(false) | Changes.PolicyTouch), ct);
 
-    private static async Task<Changes> DeleteInTxAsync(Tx t, IEnumerable<PolicyKey> policies)
+    private async Task<Changes> DeleteInTxAsync(Tx t, IEnumerable<PolicyKey> policies)
     {
         var changed = Changes.None;
         var touchedGroups = new HashSet<int>();
@@ -430,6 +458,7 @@ public sealed partial class SqlStore : IStore
                 ("g", (int)src), ("d", (int)destId)).ConfigureAwait(false);
             if (deleted == 0) continue;
             changed |= Changes.Policies;
+            _delta.Value?.Removed.Add(p);
             await t.ExecAsync("DELETE FROM destinations WHERE id = @d AND NOT EXISTS (SELECT 1 FROM policies WHERE destination_id = @d)",
                 ("d", (int)destId)).ConfigureAwait(false);
             touchedGroups.Add((int)src);
@@ -474,7 +503,7 @@ public sealed partial class SqlStore : IStore
         {
             var meta = await ReadMetaAsync(t).ConfigureAwait(false);
             var rows = await LoadPolicyRowsAsync(t).ConfigureAwait(false);
-            return new PolicySnapshot(meta.Policies, [.. rows]);
+            return new PolicySnapshot(meta.Policies, [.. rows], meta.Revision);
         }, ct);
 
     private static async Task<List<PolicyRow>> LoadPolicyRowsAsync(Tx t)
@@ -492,8 +521,8 @@ public sealed partial class SqlStore : IStore
             """).ConfigureAwait(false);
         while (await r.ReadAsync().ConfigureAwait(false))
         {
-            rows.Add(new PolicyRow(Intern(r.GetString(0)), Convert.ToInt32(r.GetValue(1)), Intern(r.GetString(2)),
-                Convert.ToInt32(r.GetValue(3)), Intern(r.GetString(4)), Convert.ToInt32(r.GetValue(5)), Convert.ToInt32(r.GetValue(6))));
+            rows.Add(new PolicyRow(Intern(r.GetString(0)), r.GetInt32(1), Intern(r.GetString(2)),
+                r.GetInt32(3), Intern(r.GetString(4)), r.GetInt32(5), r.GetInt32(6)));
         }
         return rows;
     }
@@ -718,6 +747,9 @@ public sealed partial class SqlStore : IStore
 
     [LoggerMessage(Level = LogLevel.Information, Message = "applied migration {Version}: {Name}")]
     private partial void LogMigration(int version, string name);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "a commit handler failed")]
+    private partial void LogCommitHandlerFailed(Exception e);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL LISTEN connection failed; reconnecting")]
     private partial void LogListenFailed(Exception e);

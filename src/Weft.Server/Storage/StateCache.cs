@@ -7,13 +7,51 @@ namespace Weft.Server.Storage;
 /// at a time) when a read finds a newer committed revision. Reads between writes cost a revision
 /// check and no query; serialised responses are cached per view.
 /// </summary>
-public sealed class StateCache(IStore store)
+public sealed class StateCache
 {
-    private readonly Cached<PolicySnapshot> _policies = new(ct => store.LoadPoliciesAsync(ct), p => p.Revision);
-    private readonly Cached<LeaseSnapshot> _leases = new(ct => store.LoadLeasesAsync(ct), l => l.Revision);
-    private readonly Cached<RegistrySnapshot> _registry = new(ct => store.LoadRegistryAsync(ct), r => r.Revision);
+    private readonly IStore store;
+    private readonly Cached<PolicySnapshot> _policies;
+    private readonly Cached<LeaseSnapshot> _leases;
+    private readonly Cached<RegistrySnapshot> _registry;
+
+    // Commits of this process not yet folded into the policy view, by the revision they follow.
+    private readonly Lock _pendingLock = new();
+    private readonly SortedDictionary<long, StoreCommit> _pending = new();
+    private const int MaxPending = 100_000;
+
+    public StateCache(IStore store)
+    {
+        this.store = store;
+        _policies = new(ct => store.LoadPoliciesAsync(ct), p => p.Revision, Advance);
+        _leases = new(ct => store.LoadLeasesAsync(ct), l => l.Revision);
+        _registry = new(ct => store.LoadRegistryAsync(ct), r => r.Revision);
+        store.Committed += OnCommitted;
+    }
 
     public IStore Store => store;
+
+    private void OnCommitted(StoreCommit c)
+    {
+        lock (_pendingLock)
+        {
+            _pending[c.PreviousRevision] = c;
+            if (_pending.Count > MaxPending) _pending.Clear(); // nobody reads: the next read reloads
+        }
+    }
+
+    /// <summary>Folds the pending commits that directly follow <paramref name="view"/> into a new view (no database read).</summary>
+    private PolicySnapshot? Advance(PolicySnapshot view)
+    {
+        List<StoreCommit> chain = [];
+        lock (_pendingLock)
+        {
+            // Forget what the view already contains.
+            while (_pending.Count > 0 && _pending.First().Key < view.AsOf) _pending.Remove(_pending.First().Key);
+            var at = view.AsOf;
+            while (_pending.Remove(at, out var c)) { chain.Add(c); at = c.Revisions.Revision; }
+        }
+        return chain.Count == 0 ? null : view.Apply(chain);
+    }
 
     public async Task<(Revisions Revisions, PolicySnapshot Policies)> PoliciesAsync(CancellationToken ct = default)
     {
@@ -47,7 +85,7 @@ public sealed class StateCache(IStore store)
     public PolicySnapshot? LastPolicies => _policies.Last;
     public LeaseSnapshot? LastLeases => _leases.Last;
 
-    private sealed class Cached<T>(Func<CancellationToken, Task<T>> load, Func<T, long> revisionOf) where T : class
+    private sealed class Cached<T>(Func<CancellationToken, Task<T>> load, Func<T, long> revisionOf, Func<T, T?>? advance = null) where T : class
     {
         private readonly Lock _lock = new();
         private T? _value;
@@ -63,6 +101,11 @@ public sealed class StateCache(IStore store)
                 lock (_lock)
                 {
                     if (_value is { } v && revisionOf(v) >= wanted) return v;
+                    if (_value is { } old && _loading is null && advance?.Invoke(old) is { } advanced)
+                    {
+                        _value = advanced;
+                        if (revisionOf(advanced) >= wanted) return advanced;
+                    }
                     task = _loading ??= Task.Run(LoadAndStoreAsync);
                 }
                 var loaded = await task.ConfigureAwait(false);
