@@ -82,6 +82,16 @@ public sealed partial class CellFabric : IDisposable
         return new FabricContainer(name, ns, IPAddress.Parse(ip), veth);
     }
 
+    /// <summary>Creates an empty namespace (loopback up), removed on Dispose.</summary>
+    public string AddNamespace(string suffix)
+    {
+        var ns = Ns(suffix);
+        Sh($"ip netns add {ns}");
+        _namespaces.Insert(0, ns);
+        Sh($"ip -n {ns} link set lo up");
+        return ns;
+    }
+
     /// <summary>Starts a process inside a namespace (killed by pid on Dispose).</summary>
     public Process Start(string ns, string file, IEnumerable<string> args, Dictionary<string, string>? env = null)
     {
