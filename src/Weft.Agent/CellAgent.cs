@@ -199,7 +199,8 @@ public sealed partial class CellAgent
                 var (rev, changed) = await _cp.WatchAsync(since, _o.WatchTimeout, ct);
                 SetReachable(true);
                 backoff = TimeSpan.Zero;
-                if (rev != since && changed.Count > 0)
+                // Registry-only changes (containers elsewhere) do not change what this cell enforces.
+                if (rev != since && changed.Any(k => k is "policies" or "leases"))
                 {
                     MarkChange();
                     needSnapshot = true;
@@ -207,6 +208,10 @@ public sealed partial class CellAgent
                 else if (rev < since)
                 {
                     needSnapshot = true; // server state was reset
+                }
+                else if (rev != since && _cluster is { } cur)
+                {
+                    _cluster = cur with { Revision = rev };
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }

@@ -19,7 +19,8 @@ public sealed partial class CellFabric : IDisposable
 
     public CellFabric()
     {
-        Id = Guid.NewGuid().ToString("N")[..6];
+        // Starts with a letter: TestNetns sweeps wefttest-<pid>-* of dead pids, and an all-digit id would look like one.
+        Id = "f" + Guid.NewGuid().ToString("N")[..5];
         Underlay = Ns("ul");
         Sh($"ip netns add {Underlay}");
         try
@@ -79,6 +80,16 @@ public sealed partial class CellFabric : IDisposable
         Sh($"ip -n {ns} route add 169.254.0.1 dev eth0 scope link");
         Sh($"ip -n {ns} route add default via 169.254.0.1 dev eth0");
         return new FabricContainer(name, ns, IPAddress.Parse(ip), veth);
+    }
+
+    /// <summary>Creates an empty namespace (loopback up), removed on Dispose.</summary>
+    public string AddNamespace(string suffix)
+    {
+        var ns = Ns(suffix);
+        Sh($"ip netns add {ns}");
+        _namespaces.Insert(0, ns);
+        Sh($"ip -n {ns} link set lo up");
+        return ns;
     }
 
     /// <summary>Starts a process inside a namespace (killed by pid on Dispose).</summary>

@@ -119,6 +119,7 @@ public sealed class WeftCluster : IDisposable
     /// <summary>Attaches a container to a cell and writes its record (as weft-cni does), then notifies the agent.</summary>
     public FabricContainer AddContainer(string cell, string name, int hostOctet, string appId)
     {
+        if (File.Exists(Bin("weft-cni"))) return AddContainerWithCni(cell, name, appId);
         var ip = SubnetPrefix(cell) + hostOctet;
         var c = Fabric.AddContainer(Cells[cell], name, ip);
         var dir = Path.Combine(StateDir(cell), "containers");
@@ -135,6 +136,37 @@ public sealed class WeftCluster : IDisposable
         }
         catch (SocketException) { } // the agent also watches the directory
         return c;
+    }
+
+    /// <summary>
+    /// Makes a container with the real plugin: <c>CNI_COMMAND=ADD … bin/weft-cni</c> run inside the cell's
+    /// namespace with <c>{"type":"weft-cni","stateDir":…}</c>; the plugin allocates the IP from the
+    /// agent's lease, writes the record and notifies the agent.
+    /// </summary>
+    public FabricContainer AddContainerWithCni(string cell, string name, string appId)
+    {
+        var ns = Fabric.AddNamespace(name);
+        var psi = new ProcessStartInfo("nsenter") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add($"--net=/run/netns/{Cells[cell].Ns}");
+        psi.ArgumentList.Add(Bin("weft-cni"));
+        psi.Environment["CNI_COMMAND"] = "ADD";
+        psi.Environment["CNI_CONTAINERID"] = name;
+        psi.Environment["CNI_NETNS"] = $"/run/netns/{ns}";
+        psi.Environment["CNI_IFNAME"] = "eth0";
+        psi.Environment["CNI_PATH"] = Path.Combine(Root, "bin");
+        psi.Environment["CNI_ARGS"] = $"WEFT_APP_ID={appId};WEFT_SPACE_ID=space;WEFT_ORG_ID=org;WEFT_INSTANCE_INDEX=0;WEFT_PORTS=8080";
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Write($"{{\"cniVersion\":\"1.1.0\",\"name\":\"weft\",\"type\":\"weft-cni\",\"stateDir\":\"{StateDir(cell)}\"}}");
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEnd();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"weft-cni ADD {name} failed ({p.ExitCode}): {stdout} {stderr}");
+        using var doc = JsonDocument.Parse(stdout);
+        var address = doc.RootElement.GetProperty("ips")[0].GetProperty("address").GetString()!;
+        var ip = IPAddress.Parse(address[..address.IndexOf('/')]);
+        var veth = "w-" + string.Concat(ip.ToString().Split('.').Select(o => o.PadLeft(3, '0')));
+        return new FabricContainer(name, ns, ip, veth);
     }
 
     /// <summary>Creates a policy through the external API; returns when the API has answered.</summary>
@@ -216,7 +248,7 @@ public sealed class WeftCluster : IDisposable
         foreach (var p in _agents.Values) { try { if (!p.HasExited) { p.Kill(); p.WaitForExit(); } } catch (InvalidOperationException) { } }
         StopServer();
         Fabric.Dispose();
-        try { Directory.Delete(Dir, true); } catch (IOException) { }
+        try { Directory.Delete(Dir, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private static string FindRoot()

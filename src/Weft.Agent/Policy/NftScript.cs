@@ -57,10 +57,21 @@ public static class NftScript
         sb.Append($$"""
               chain prerouting {
                 type filter hook prerouting priority raw; policy accept;
-                udp dport {{c.VxlanPort}} fib daddr type local ip saddr != @cells drop
-                iifname "{{v}}" meta nfproto != ipv4 drop
-                iifname "{{v}}" iifname . ip saddr != @veths drop
-                iifname "{{v}}" meta mark set ip saddr map @src_tag
+                udp dport {{c.VxlanPort}} jump underlay
+                iifname "{{v}}" jump from_container
+              }
+              chain underlay {
+                ip saddr != @cells fib daddr type local drop
+                notrack
+              }
+              chain from_container {
+                meta nfproto != ipv4 drop
+                iifname . ip saddr != @veths drop
+                meta mark set ip saddr map @src_tag
+              }
+              chain output {
+                type filter hook output priority raw; policy accept;
+                udp dport {{c.VxlanPort}} notrack
               }
               chain forward {
                 type filter hook forward priority filter; policy accept;
@@ -71,6 +82,7 @@ public static class NftScript
                 meta mark . ip daddr . meta l4proto . th dport @allow accept
                 meta mark . ip daddr . meta l4proto . th dport @allow_ranges accept
                 meta mark {{ingress}} ct status dnat accept
+                meta l4proto tcp reject with tcp reset
                 reject with icmpx admin-prohibited
               }
               chain nat_prerouting {
