@@ -73,8 +73,7 @@ public sealed partial class CellAgent
         using var watcher = new ContainerWatcher(_state, () =>
         {
             MarkChange();
-            _policyLoop.Trigger();
-            _registryLoop.Trigger();
+            _policyLoop.Trigger(); // it re-reads the records and triggers the registry report when they changed
         });
         Ready = true;
         var tasks = new[]
@@ -245,6 +244,13 @@ public sealed partial class CellAgent
         catch (IOException e) { LogSnapshotSaveFailed(e.Message); }
     }
 
+    private static bool SameContainers(IReadOnlyList<LocalContainer> a, IReadOnlyList<LocalContainer> b)
+    {
+        static string Key(LocalContainer c) =>
+            $"{c.ContainerId}/{c.IfName}/{c.Ip}/{c.AppId}/{c.SpaceId}/{c.InstanceIndex}/{string.Join(',', c.Ports)}";
+        return a.Count == b.Count && a.Select(Key).Order(StringComparer.Ordinal).SequenceEqual(b.Select(Key).Order(StringComparer.Ordinal), StringComparer.Ordinal);
+    }
+
     private void MarkChange() => Interlocked.CompareExchange(ref _changeSeenAt, Stopwatch.GetTimestamp(), 0);
 
     private Task<bool> PolicyPass(ReconcileReason reason, CancellationToken ct)
@@ -252,7 +258,11 @@ public sealed partial class CellAgent
         var changeAt = Interlocked.Exchange(ref _changeSeenAt, 0);
         var broken = new List<string>();
         var containers = _state.ReadContainers(broken);
+        var previous = _containers;
         _containers = containers;
+        // The registry report sends this same list: report after reading it, never before (a report
+        // triggered by the file event alone could race ahead of this read and send the old set).
+        if (!SameContainers(previous, containers)) _registryLoop.Trigger();
         Metrics.Set("weft_agent_local_containers", containers.Count);
         foreach (var b in broken) LogBrokenRecord(b);
 

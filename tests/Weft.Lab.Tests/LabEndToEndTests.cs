@@ -75,12 +75,38 @@ public class LabEndToEndTests
         Assert.Contains("appA    appB         tcp       8080", policies);
         var apps = lab.Weft.Ok("app", "list", "--profile", "lab-" + lab.Name);
         Assert.Contains("appA", apps);
+        // The server's registry (reported by each cell's agent) knows every instance's IP, cluster-wide.
+        foreach (var app in new[] { "appA", "appB" })
+        {
+            var want = Instances(lab, app).Select(i => i.Ip!).Order().ToList();
+            var id = AppId(lab, app);
+            List<string> got = [];
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            do
+            {
+                using var doc = JsonDocument.Parse(lab.Weft.Ok("app", "list", "--json", "--profile", "lab-" + lab.Name));
+                got = doc.RootElement.GetProperty("apps").EnumerateArray()
+                    .Where(x => x.GetProperty("id").GetString() == id)
+                    .SelectMany(x => x.GetProperty("instances").EnumerateArray().Select(i => i.GetProperty("ip").GetString()!))
+                    .Order().ToList();
+                if (got.SequenceEqual(want)) break;
+                Thread.Sleep(100);
+            }
+            while (DateTime.UtcNow < deadline);
+            Assert.Equal(want, got);
+        }
         var leases = lab.Weft.Ok("lease", "list", "--profile", "lab-" + lab.Name);
         Assert.Contains("198.18.0.11", leases);
         Assert.Contains("198.18.0.12", leases);
     }
 
     private sealed record Instance(int Index, string Cell, string? Ip, string ContainerId);
+
+    private static string AppId(TestLab lab, string app)
+    {
+        using var doc = JsonDocument.Parse(lab.Ok("lab", "status", "--json"));
+        return doc.RootElement.GetProperty("apps").EnumerateArray().First(x => x.GetProperty("name").GetString() == app).GetProperty("id").GetString()!;
+    }
 
     private static List<Instance> Instances(TestLab lab, string app)
     {

@@ -154,4 +154,20 @@ public sealed class EndToEndTests : IDisposable
         Assert.Contains("weft_agent_nft_apply_seconds_bucket", metrics.Body);
         Assert.Contains("weft_agent_local_containers 2", metrics.Body);
     }
+
+    [RootFact]
+    public void A_new_container_is_reported_on_its_record_not_at_the_next_resync()
+    {
+        var ip = _c.AddContainer("cb", "nw1", 4, "newcomer").Ip.ToString();
+        // The fixture's agents resync every 10 s: seeing the container well before that proves the
+        // report followed the record (a report racing ahead of the record read would send the old set).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        var seen = false;
+        while (!seen && DateTime.UtcNow < deadline)
+        {
+            seen = _c.Http(HttpMethod.Get, "/weft/v1/registry", null).Result.Body.Contains($"\"ip\":\"{ip}\"", StringComparison.Ordinal);
+            if (!seen) Thread.Sleep(50);
+        }
+        Assert.True(seen, $"the registry did not list {ip} within 5 s of its record");
+    }
 }
