@@ -101,6 +101,9 @@ public sealed class WeftCluster : IDisposable
         WaitUntil(() => AgentGet(cell, "/health").Result.Status == 200, $"weft-agent on {cell} to be healthy", () => log.ToString());
     }
 
+    /// <summary>The agent process started on a cell (its pid is the agent's: nsenter execs it).</summary>
+    public Process AgentProcess(string cell) => _agents[cell];
+
     /// <summary>Kills an agent by its pid (SIGKILL: no cleanup at all, like a crash).</summary>
     public void KillAgent(string cell)
     {
