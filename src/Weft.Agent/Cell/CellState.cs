@@ -159,6 +159,9 @@ public static class ContainerRecordParser
         return new LocalContainer(Req("containerId"), Req("ifName"), ip, Req("hostVeth"), app, mappings)
         {
             SpaceId = r.TryGetProperty("spaceId", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null,
+            // A name is only shown, never enforced: one that is too long or has control characters is dropped, not the record.
+            AppName = r.TryGetProperty("appName", out var n) && n.ValueKind == JsonValueKind.String && n.GetString() is { Length: > 0 and <= MaxAppIdLength } name
+                && !name.Any(char.IsControl) ? name : null,
             InstanceIndex = r.TryGetProperty("instanceIndex", out var i) && i.ValueKind == JsonValueKind.Number ? i.GetInt32() : null,
             Ports = r.TryGetProperty("ports", out var ports) && ports.ValueKind == JsonValueKind.Array
                 ? ports.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.Number).Select(x => x.GetInt32()).ToList() : [],

@@ -57,6 +57,26 @@ public sealed class ContainerRecordTests : IDisposable
     }
 
     [Fact]
+    public void The_app_name_is_read_from_the_record_and_reported_to_the_registry_as_app_name()
+    {
+        // The record as weft-cni writes it (docs/cell-state.md).
+        var json = """
+            {"containerId":"c0ffee","ifName":"eth0","ip":"10.255.12.2","netns":"/run/netns/x","hostVeth":"w-010255012002","appId":"app-guid","appName":"frontend","spaceId":"space-guid","orgId":"org-guid","instanceIndex":0,"ports":[8080],"portMappings":[],"createdAt":"2026-11-21T22:00:00Z"}
+            """u8;
+        var c = ContainerRecordParser.Parse(json);
+        Assert.Equal("frontend", c.AppName);
+
+        var unnamed = ContainerRecordParser.Parse(System.Text.Encoding.UTF8.GetBytes(Record("d00d", "10.255.12.3", "w-010255012003", "other-guid")));
+        Assert.Null(unnamed.AppName);
+
+        using var doc = System.Text.Json.JsonDocument.Parse(Weft.Agent.Server.WireFormat.RegistrationJson(IPAddress.Parse("198.18.0.11"), [c, unnamed]));
+        var sent = doc.RootElement.GetProperty("containers").EnumerateArray().ToDictionary(e => e.GetProperty("container_id").GetString()!);
+        Assert.Equal("frontend", sent["c0ffee"].GetProperty("app_name").GetString());
+        Assert.Equal("app-guid", sent["c0ffee"].GetProperty("app_id").GetString());
+        Assert.False(sent["d00d"].TryGetProperty("app_name", out _));
+    }
+
+    [Fact]
     public void Host_veth_name_matches_weft_cni() =>
         Assert.Equal("w-010255012002", PolicyCompiler.HostVethName(IPAddress.Parse("10.255.12.2")));
 }
