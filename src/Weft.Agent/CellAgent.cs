@@ -61,7 +61,7 @@ public sealed partial class CellAgent
             _cluster = new ClusterSnapshot(snap.Revision, snap.Policies.Select(p => p.ToRule()).ToList(), snap.Leases.Select(l => l.ToLease()).ToList());
             LogSnapshotLoaded(snap.Revision, snap.Policies.Count, snap.Leases.Count);
         }
-        _containers = _state.ReadContainers();
+        _containers = _state.ReadContainers(null, CellSubnet());
         // Enforce what we know before anything else (a restart without the server keeps the table).
         await PolicyPass(ReconcileReason.Start, ct);
 
@@ -247,8 +247,17 @@ public sealed partial class CellAgent
     private static bool SameContainers(IReadOnlyList<LocalContainer> a, IReadOnlyList<LocalContainer> b)
     {
         static string Key(LocalContainer c) =>
-            $"{c.ContainerId}/{c.IfName}/{c.Ip}/{c.AppId}/{c.SpaceId}/{c.InstanceIndex}/{string.Join(',', c.Ports)}";
+            $"{c.ContainerId}/{c.IfName}/{c.Ip}/{c.AppId}/{c.AppName}/{c.SpaceId}/{c.InstanceIndex}/{string.Join(',', c.Ports)}";
         return a.Count == b.Count && a.Select(Key).Order(StringComparer.Ordinal).SequenceEqual(b.Select(Key).Order(StringComparer.Ordinal), StringComparer.Ordinal);
+    }
+
+    /// <summary>The cell's /24: the lease held, else the one last written to lease.json (at start,
+    /// before the server answers); null when neither is known (records are then checked without it).</summary>
+    private IPNetwork? CellSubnet()
+    {
+        if (_lease is { } l) return l.Subnet;
+        try { return _state.ReadLease() is { } f && IPNetwork.TryParse(f.Subnet, out var n) ? n : null; }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException) { return null; }
     }
 
     private void MarkChange() => Interlocked.CompareExchange(ref _changeSeenAt, Stopwatch.GetTimestamp(), 0);
@@ -257,7 +266,7 @@ public sealed partial class CellAgent
     {
         var changeAt = Interlocked.Exchange(ref _changeSeenAt, 0);
         var broken = new List<string>();
-        var containers = _state.ReadContainers(broken);
+        var containers = _state.ReadContainers(broken, CellSubnet());
         var previous = _containers;
         _containers = containers;
         // The registry report sends this same list: report after reading it, never before (a report
@@ -276,7 +285,11 @@ public sealed partial class CellAgent
         }
         var underlays = cluster.Leases.Select(l => l.UnderlayIp).ToList();
         if (_lease is { } own && !underlays.Contains(own.UnderlayIp)) underlays.Add(own.UnderlayIp);
-        var desired = PolicyCompiler.Compute(new PolicyInputs(new CellSkeleton(_o.UnderlayIp, _o.Overlay), cluster.Policies, containers, underlays));
+        var stats = new CompileStats();
+        var desired = PolicyCompiler.Compute(new PolicyInputs(new CellSkeleton(_o.UnderlayIp, _o.Overlay), cluster.Policies, containers, underlays), stats);
+        Metrics.Set("weft_agent_skipped_container_records", broken.Count + stats.SkippedContainers);
+        Metrics.Set("weft_agent_skipped_policies", stats.SkippedPolicies);
+        Metrics.Set("weft_agent_skipped_port_mappings", stats.SkippedPortMappings);
         if (reason == ReconcileReason.Resync) _dp.Nft.Invalidate(); // read the kernel back and repair drift
         NftApplyResult r;
         try { r = _dp.Nft.Apply(desired); }
@@ -371,7 +384,7 @@ public sealed partial class CellAgent
     private partial void LogWatchFailed(string error);
     [LoggerMessage(Level = LogLevel.Warning, Message = "cannot save snapshot: {Error}")]
     private partial void LogSnapshotSaveFailed(string error);
-    [LoggerMessage(Level = LogLevel.Warning, Message = "skipping unreadable container record {File}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "skipping invalid container record {File}")]
     private partial void LogBrokenRecord(string file);
     [LoggerMessage(Level = LogLevel.Error, Message = "nft apply failed: {Error}")]
     private partial void LogNftFailed(string error);

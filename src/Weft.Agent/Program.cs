@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -58,7 +59,11 @@ namespace Weft.Agent
             using var dp = new LinuxDataplane(null, new VtepConfig(o.VtepName));
             var agent = new CellAgent(o, cp, dp, loggerFactory.CreateLogger<CellAgent>());
             var cts = new CancellationTokenSource(); // not disposed: ProcessExit may fire after RunAsync returns
-            Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+            // SIGTERM/SIGINT stop the loops and the process exits 0. Fail static: nothing is torn
+            // down (the table keeps enforcing, the lease stays); `weft-agent teardown` does that.
+            void Stop(PosixSignalContext ctx) { ctx.Cancel = true; cts.Cancel(); }
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
             AppDomain.CurrentDomain.ProcessExit += (_, _) => cts.Cancel();
 
             var builder = WebApplication.CreateSlimBuilder();
@@ -67,19 +72,34 @@ namespace Weft.Agent
             var app = builder.Build();
             MapEndpoints(app, agent);
             await app.StartAsync(cts.Token);
+            // The web host's own signal handling stops only the web host: stop the agent with it.
+            using var stopping = app.Lifetime.ApplicationStopping.Register(cts.Cancel);
             try
             {
                 await agent.RunAsync(cts.Token);
             }
             catch (OperationCanceledException) when (cts.IsCancellationRequested) { }
-            catch (Exception e)
+            catch (Exception e) when (!cts.IsCancellationRequested)
             {
                 log.LogCritical("weft-agent stopped: {Error}", e.Message);
-                await app.StopAsync(CancellationToken.None);
+                await StopWebAsync(app);
                 return 1;
             }
-            await app.StopAsync(CancellationToken.None);
+            catch (Exception e)
+            {
+                // Asked to stop; a loop ended with another error on its way out: still a clean stop.
+                log.LogWarning("weft-agent stopping: {Error}", e.Message);
+            }
+            await StopWebAsync(app);
+            log.LogInformation("weft-agent stopped (table and lease left in place)");
             return 0;
+        }
+
+        private static async Task StopWebAsync(WebApplication app)
+        {
+            using var t = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            try { await app.StopAsync(t.Token); }
+            catch (OperationCanceledException) { }
         }
 
         public static void MapEndpoints(WebApplication app, CellAgent agent)

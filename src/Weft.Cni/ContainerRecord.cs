@@ -22,6 +22,9 @@ public sealed record ContainerRecord
 
     public string? AppId { get; init; }
 
+    /// <summary>The app's human-readable name (metadata <c>app_name</c> or CNI_ARGS <c>WEFT_APP_NAME</c>).</summary>
+    public string? AppName { get; init; }
+
     public string? SpaceId { get; init; }
 
     public string? OrgId { get; init; }
@@ -48,6 +51,7 @@ public sealed record ContainerRecord
             w.WriteString("netns", Netns);
             w.WriteString("hostVeth", HostVeth);
             w.WriteString("appId", AppId);
+            w.WriteString("appName", AppName);
             w.WriteString("spaceId", SpaceId);
             w.WriteString("orgId", OrgId);
             if (InstanceIndex is { } index)
@@ -120,6 +124,7 @@ public sealed record ContainerRecord
                 Netns = NetConf.String(r, "netns"),
                 HostVeth = NetConf.String(r, "hostVeth") ?? throw new FormatException("no hostVeth"),
                 AppId = NetConf.String(r, "appId"),
+                AppName = NetConf.String(r, "appName"),
                 SpaceId = NetConf.String(r, "spaceId"),
                 OrgId = NetConf.String(r, "orgId"),
                 InstanceIndex = NetConf.Int(r, "instanceIndex"),
@@ -136,7 +141,7 @@ public sealed record ContainerRecord
 
     /// <summary>
     /// Builds the record of an attachment from the config's CF-style <c>metadata</c> and CNI_ARGS
-    /// (<c>WEFT_APP_ID</c>, <c>WEFT_SPACE_ID</c>, <c>WEFT_ORG_ID</c>, <c>WEFT_INSTANCE_INDEX</c>, <c>WEFT_PORTS</c>);
+    /// (<c>WEFT_APP_ID</c>, <c>WEFT_APP_NAME</c>, <c>WEFT_SPACE_ID</c>, <c>WEFT_ORG_ID</c>, <c>WEFT_INSTANCE_INDEX</c>, <c>WEFT_PORTS</c>);
     /// CNI_ARGS win over metadata.
     /// </summary>
     /// <exception cref="CniException">7 for a malformed instance index or port list.</exception>
@@ -194,6 +199,7 @@ public sealed record ContainerRecord
             Netns = request.Netns,
             HostVeth = Naming.HostVeth(ip),
             AppId = Pick("WEFT_APP_ID", "app_id", "appId", "policy_group_id"),
+            AppName = Pick("WEFT_APP_NAME", "app_name", "appName"),
             SpaceId = Pick("WEFT_SPACE_ID", "space_id", "spaceId"),
             OrgId = Pick("WEFT_ORG_ID", "org_id", "orgId"),
             InstanceIndex = index,

@@ -12,15 +12,16 @@ public class ContainerRecordTests
     public void Metadata_fills_the_record_and_it_serializes_as_documented()
     {
         var conf = NetConf.Parse("""
-            {"cniVersion":"1.1.0","name":"weft","metadata":{"app_id":"app-guid","space_id":"space-guid","org_id":"org-guid","ports":"8080","instance_index":"0"},
+            {"cniVersion":"1.1.0","name":"weft","metadata":{"app_id":"app-guid","app_name":"frontend","space_id":"space-guid","org_id":"org-guid","ports":"8080","instance_index":"0"},
              "runtimeConfig":{"portMappings":[{"hostPort":61012,"containerPort":8080,"protocol":"tcp"}]}}
             """u8);
         var r = ContainerRecord.Describe(Request(), conf, Ipv4.Parse("10.255.12.2"), Now);
         Assert.Equal(
-            """{"containerId":"c0ffee","ifName":"eth0","ip":"10.255.12.2","netns":"/run/netns/x","hostVeth":"w-010255012002","appId":"app-guid","spaceId":"space-guid","orgId":"org-guid","instanceIndex":0,"ports":[8080],"portMappings":[{"hostPort":61012,"containerPort":8080,"protocol":"tcp"}],"createdAt":"2026-11-21T22:00:00Z"}""",
+            """{"containerId":"c0ffee","ifName":"eth0","ip":"10.255.12.2","netns":"/run/netns/x","hostVeth":"w-010255012002","appId":"app-guid","appName":"frontend","spaceId":"space-guid","orgId":"org-guid","instanceIndex":0,"ports":[8080],"portMappings":[{"hostPort":61012,"containerPort":8080,"protocol":"tcp"}],"createdAt":"2026-11-21T22:00:00Z"}""",
             Encoding.UTF8.GetString(r.ToJson()));
         var back = ContainerRecord.Parse(r.ToJson());
         Assert.Equal(r.AppId, back.AppId);
+        Assert.Equal("frontend", back.AppName);
         Assert.Equal(r.Ip, back.Ip);
         Assert.Equal(r.Ports, back.Ports);
         Assert.Equal(r.PortMappings, back.PortMappings);
@@ -31,11 +32,12 @@ public class ContainerRecordTests
     public void Cni_args_win_over_metadata_and_ports_default_to_mapped_container_ports()
     {
         var conf = NetConf.Parse("""
-            {"cniVersion":"1.1.0","name":"weft","metadata":{"app_id":"from-metadata"},
+            {"cniVersion":"1.1.0","name":"weft","metadata":{"app_id":"from-metadata","app_name":"name-from-metadata"},
              "runtimeConfig":{"portMappings":[{"hostPort":1,"containerPort":80},{"hostPort":2,"containerPort":80,"protocol":"udp"}]}}
             """u8);
-        var r = ContainerRecord.Describe(Request("WEFT_APP_ID=from-args;WEFT_SPACE_ID=s;WEFT_INSTANCE_INDEX=4"), conf, Ipv4.Parse("10.255.12.9"), Now);
+        var r = ContainerRecord.Describe(Request("WEFT_APP_ID=from-args;WEFT_APP_NAME=name-from-args;WEFT_SPACE_ID=s;WEFT_INSTANCE_INDEX=4"), conf, Ipv4.Parse("10.255.12.9"), Now);
         Assert.Equal("from-args", r.AppId);
+        Assert.Equal("name-from-args", r.AppName);
         Assert.Equal("s", r.SpaceId);
         Assert.Null(r.OrgId);
         Assert.Equal(4, r.InstanceIndex);

@@ -101,6 +101,9 @@ public sealed class WeftCluster : IDisposable
         WaitUntil(() => AgentGet(cell, "/health").Result.Status == 200, $"weft-agent on {cell} to be healthy", () => log.ToString());
     }
 
+    /// <summary>The agent process started on a cell (its pid is the agent's: nsenter execs it).</summary>
+    public Process AgentProcess(string cell) => _agents[cell];
+
     /// <summary>Kills an agent by its pid (SIGKILL: no cleanup at all, like a crash).</summary>
     public void KillAgent(string cell)
     {
@@ -116,6 +119,9 @@ public sealed class WeftCluster : IDisposable
         return subnet[..(subnet.LastIndexOf('.') + 1)];
     }
 
+    /// <summary>The app name the fixture gives every container of an app id (recorded as weft-cni does).</summary>
+    public static string AppName(string appId) => "name-" + appId;
+
     /// <summary>Attaches a container to a cell and writes its record (as weft-cni does), then notifies the agent.</summary>
     public FabricContainer AddContainer(string cell, string name, int hostOctet, string appId)
     {
@@ -125,7 +131,7 @@ public sealed class WeftCluster : IDisposable
         var dir = Path.Combine(StateDir(cell), "containers");
         Directory.CreateDirectory(dir);
         var json = $"{{\"containerId\":\"{name}\",\"ifName\":\"eth0\",\"ip\":\"{ip}\",\"netns\":\"/run/netns/{c.Ns}\",\"hostVeth\":\"{c.HostVeth}\"," +
-                   $"\"appId\":\"{appId}\",\"spaceId\":\"space\",\"orgId\":\"org\",\"instanceIndex\":0,\"ports\":[8080],\"portMappings\":[],\"createdAt\":\"2026-11-21T22:00:00Z\"}}";
+                   $"\"appId\":\"{appId}\",\"appName\":\"{AppName(appId)}\",\"spaceId\":\"space\",\"orgId\":\"org\",\"instanceIndex\":0,\"ports\":[8080],\"portMappings\":[],\"createdAt\":\"2026-11-21T22:00:00Z\"}}";
         var tmp = Path.Combine(dir, $".{name}.tmp");
         File.WriteAllText(tmp, json);
         File.Move(tmp, Path.Combine(dir, $"{name}.eth0.json"), true);
@@ -154,7 +160,7 @@ public sealed class WeftCluster : IDisposable
         psi.Environment["CNI_NETNS"] = $"/run/netns/{ns}";
         psi.Environment["CNI_IFNAME"] = "eth0";
         psi.Environment["CNI_PATH"] = Path.Combine(Root, "bin");
-        psi.Environment["CNI_ARGS"] = $"WEFT_APP_ID={appId};WEFT_SPACE_ID=space;WEFT_ORG_ID=org;WEFT_INSTANCE_INDEX=0;WEFT_PORTS=8080";
+        psi.Environment["CNI_ARGS"] = $"WEFT_APP_ID={appId};WEFT_APP_NAME={AppName(appId)};WEFT_SPACE_ID=space;WEFT_ORG_ID=org;WEFT_INSTANCE_INDEX=0;WEFT_PORTS=8080";
         using var p = Process.Start(psi)!;
         p.StandardInput.Write($"{{\"cniVersion\":\"1.1.0\",\"name\":\"weft\",\"type\":\"weft-cni\",\"stateDir\":\"{StateDir(cell)}\"}}");
         p.StandardInput.Close();

@@ -68,16 +68,21 @@ public sealed class CellState
 
     public Snapshot? ReadSnapshot() => Read(SnapshotPath, CellJson.Default.Snapshot);
 
-    /// <summary>All container records; files that cannot be parsed are skipped and named in <paramref name="broken"/>.</summary>
-    public List<LocalContainer> ReadContainers(List<string>? broken = null)
+    /// <summary>
+    /// All container records. A file that cannot be parsed or fails validation (see
+    /// <see cref="ContainerRecordParser.Parse"/>; with <paramref name="subnet"/>, its IP must lie in it)
+    /// is skipped and named in <paramref name="broken"/> with the reason, so one bad record never
+    /// stops the others from being enforced.
+    /// </summary>
+    public List<LocalContainer> ReadContainers(List<string>? broken = null, IPNetwork? subnet = null)
     {
         var list = new List<LocalContainer>();
         foreach (var path in Directory.EnumerateFiles(ContainersDir, "*.json"))
         {
-            try { list.Add(ContainerRecordParser.Parse(File.ReadAllBytes(path))); }
+            try { list.Add(ContainerRecordParser.Parse(File.ReadAllBytes(path), subnet)); }
             catch (Exception e) when (e is IOException or JsonException or FormatException or KeyNotFoundException or InvalidOperationException)
             {
-                broken?.Add(Path.GetFileName(path));
+                broken?.Add($"{Path.GetFileName(path)}: {e.Message}");
             }
         }
         return list;
@@ -100,7 +105,37 @@ public sealed class CellState
 /// <summary>Parses containers/&lt;id&gt;.&lt;ifname&gt;.json (docs/cell-state.md).</summary>
 public static class ContainerRecordParser
 {
-    public static LocalContainer Parse(ReadOnlySpan<byte> json)
+    /// <summary>Longest app id accepted (the server stores 255).</summary>
+    public const int MaxAppIdLength = 255;
+
+    /// <summary>
+    /// Parses and validates one record; throws <see cref="FormatException"/> when it is not safe to
+    /// enforce: the IP is not a canonical IPv4 (inside <paramref name="subnet"/> when given), the host
+    /// veth is not the name weft-cni derives from the IP (<see cref="PolicyCompiler.HostVethName"/>; it goes into nft
+    /// text and the anti-spoofing set), or the app id has characters outside <c>[A-Za-z0-9._:-]</c>
+    /// or is longer than <see cref="MaxAppIdLength"/>.
+    /// </summary>
+    public static LocalContainer Parse(ReadOnlySpan<byte> json, IPNetwork? subnet = null)
+    {
+        var c = ParseUnchecked(json);
+        Validate(c, subnet);
+        return c;
+    }
+
+    /// <summary>True when an app id is safe to use as a key and to send on: 1..255 of <c>[A-Za-z0-9._:-]</c>.</summary>
+    public static bool IsSafeAppId(string s) =>
+        s.Length is >= 1 and <= MaxAppIdLength && s.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is '.' or '_' or ':' or '-');
+
+    private static void Validate(LocalContainer c, IPNetwork? subnet)
+    {
+        if (c.Ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork) throw new FormatException($"ip '{c.Ip}' is not IPv4");
+        if (subnet is { } n && !n.Contains(c.Ip)) throw new FormatException($"ip {c.Ip} is outside the cell's subnet {n}");
+        var veth = PolicyCompiler.HostVethName(c.Ip);
+        if (!string.Equals(c.HostVeth, veth, StringComparison.Ordinal)) throw new FormatException($"hostVeth is not {veth}");
+        if (c.AppId.Length > 0 && !IsSafeAppId(c.AppId)) throw new FormatException("appId has characters outside [A-Za-z0-9._:-] or is too long");
+    }
+
+    private static LocalContainer ParseUnchecked(ReadOnlySpan<byte> json)
     {
         var reader = new Utf8JsonReader(json);
         using var doc = JsonDocument.ParseValue(ref reader);
@@ -117,9 +152,16 @@ public static class ContainerRecordParser
             }
         }
         var app = r.TryGetProperty("appId", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() ?? "" : "";
-        return new LocalContainer(Req("containerId"), Req("ifName"), IPAddress.Parse(Req("ip")), Req("hostVeth"), app, mappings)
+        var ipText = Req("ip");
+        // Canonical dotted quad only (IPAddress.Parse also takes "10.1", hex and IPv6 forms).
+        if (!IPAddress.TryParse(ipText, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || ip.ToString() != ipText)
+            throw new FormatException("ip is not a dotted-quad IPv4 address");
+        return new LocalContainer(Req("containerId"), Req("ifName"), ip, Req("hostVeth"), app, mappings)
         {
             SpaceId = r.TryGetProperty("spaceId", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null,
+            // A name is only shown, never enforced: one that is too long or has control characters is dropped, not the record.
+            AppName = r.TryGetProperty("appName", out var n) && n.ValueKind == JsonValueKind.String && n.GetString() is { Length: > 0 and <= MaxAppIdLength } name
+                && !name.Any(char.IsControl) ? name : null,
             InstanceIndex = r.TryGetProperty("instanceIndex", out var i) && i.ValueKind == JsonValueKind.Number ? i.GetInt32() : null,
             Ports = r.TryGetProperty("ports", out var ports) && ports.ValueKind == JsonValueKind.Array
                 ? ports.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.Number).Select(x => x.GetInt32()).ToList() : [],

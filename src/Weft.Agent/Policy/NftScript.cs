@@ -87,7 +87,7 @@ public static class NftScript
               }
               chain nat_prerouting {
                 type nat hook prerouting priority dstnat; policy accept;
-                ip daddr {{cell}} meta l4proto . th dport @mapped meta mark set {{ingress}}
+                iifname != "{{v}}" ip daddr {{cell}} meta l4proto . th dport @mapped meta mark set {{ingress}}
                 ip daddr {{cell}} dnat ip to meta l4proto . th dport map @portmap
               }
               chain nat_output {

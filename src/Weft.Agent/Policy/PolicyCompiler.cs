@@ -44,7 +44,9 @@ public static class PolicyCompiler
         var seenHostPorts = new HashSet<(string, int)>();
         foreach (var c in inputs.Containers.OrderBy(c => c.ContainerId, StringComparer.Ordinal).ThenBy(c => c.IfName, StringComparer.Ordinal))
         {
-            if (c.Ip.AddressFamily != AddressFamily.InterNetwork) { stats.SkippedContainers++; continue; }
+            // The veth name goes into nft text and the anti-spoofing set: only the exact name
+            // weft-cni derives from the IP (never a quote, a wildcard or an over-long name).
+            if (c.Ip.AddressFamily != AddressFamily.InterNetwork || c.HostVeth != HostVethName(c.Ip)) { stats.SkippedContainers++; continue; }
             var ip = c.Ip.ToString();
             localIps.Add(ip);
             veths.Add($"\"{c.HostVeth}\" . {ip}");
@@ -98,6 +100,14 @@ public static class PolicyCompiler
             ["mapped"] = mapped.ToImmutable(),
             ["portmap"] = portmap.ToImmutable(),
         });
+    }
+
+    /// <summary>weft-cni's host veth name for a container IPv4: <c>w-</c> + the four octets zero-padded
+    /// (10.255.12.2 → <c>w-010255012002</c>, 14 characters), as Weft.Cni's Naming.HostVeth.</summary>
+    public static string HostVethName(IPAddress ip)
+    {
+        var b = ip.GetAddressBytes();
+        return string.Create(CultureInfo.InvariantCulture, $"w-{b[0]:D3}{b[1]:D3}{b[2]:D3}{b[3]:D3}");
     }
 
     /// <summary>nft text of a mark value: <c>0x0000000c</c>.</summary>

@@ -15,6 +15,8 @@ public sealed record LocalContainer(string ContainerId, string IfName, IPAddress
     IReadOnlyList<PortMapping> PortMappings)
 {
     public string? SpaceId { get; init; }
+    /// <summary>The app's human-readable name (record <c>appName</c>), reported to the registry as <c>app_name</c>.</summary>
+    public string? AppName { get; init; }
     public int? InstanceIndex { get; init; }
     public IReadOnlyList<int> Ports { get; init; } = [];
 }

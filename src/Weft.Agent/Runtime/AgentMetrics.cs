@@ -23,6 +23,9 @@ public sealed class AgentMetrics
         Describe("weft_agent_policies", "gauge", "Policies known (cluster-wide).");
         Describe("weft_agent_leases", "gauge", "Active leases known (cluster-wide).");
         Describe("weft_agent_local_containers", "gauge", "Container records on this cell.");
+        Describe("weft_agent_skipped_container_records", "gauge", "Container records skipped as unreadable or invalid (bad IP, host veth, app id) in the last pass.");
+        Describe("weft_agent_skipped_policies", "gauge", "Policies skipped as invalid in the last pass.");
+        Describe("weft_agent_skipped_port_mappings", "gauge", "Port mappings skipped as invalid or duplicate in the last pass.");
         Describe("weft_agent_revision", "gauge", "Server revision of the state enforced.");
         Describe("weft_agent_server_reachable", "gauge", "1 when the last call to the server succeeded.");
         Describe("weft_agent_overlay_changes_total", "counter", "Overlay entries added or removed, by op.");

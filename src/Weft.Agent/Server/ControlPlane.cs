@@ -188,6 +188,7 @@ public static class WireFormat
                 w.WriteStartObject();
                 w.WriteString("container_id", c.ContainerId);
                 w.WriteString("app_id", c.AppId);
+                if (c.AppName is not null) w.WriteString("app_name", c.AppName);
                 if (c.SpaceId is not null) w.WriteString("space_id", c.SpaceId);
                 w.WriteNumber("instance_index", c.InstanceIndex ?? 0);
                 w.WriteString("ip", c.Ip.ToString());

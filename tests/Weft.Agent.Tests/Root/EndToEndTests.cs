@@ -147,6 +147,9 @@ public sealed class EndToEndTests : IDisposable
     public async Task The_agent_reports_containers_to_the_registry_and_serves_its_state()
     {
         WeftCluster.WaitUntil(() => _c.Http(HttpMethod.Get, "/weft/v1/registry", null).Result.Body.Contains("be1"), "the registry to list be1");
+        // The app name recorded by weft-cni (or the fixture) reaches the server's app list.
+        WeftCluster.WaitUntil(() => _c.Http(HttpMethod.Get, "/weft/v1/apps?id=backend", null).Result.Body.Contains($"\"name\":\"{WeftCluster.AppName("backend")}\""),
+            "the server to know the backend's name", () => _c.Http(HttpMethod.Get, "/weft/v1/apps", null).Result.Body);
         var state = await _c.AgentGet("ca", "/state");
         Assert.Equal(200, state.Status);
         Assert.Contains(_backend.Ip.ToString(), state.Body);

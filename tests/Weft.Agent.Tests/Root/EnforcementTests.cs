@@ -191,6 +191,30 @@ public sealed class EnforcementTests : IDisposable
     }
 
     [RootFact]
+    public async Task A_local_container_reaches_another_app_through_its_host_port_only_with_a_policy()
+    {
+        // The backend publishes 8080 on the cell's host port 61080. A container on the same cell
+        // that dials cellIP:61080 is container-to-container traffic: it needs a policy like any other.
+        using var l = Probe.Listen(_backend.Ns, 8080);
+        DesiredTable Mapped(params PolicyRule[] policies) => PolicyCompiler.Compute(new PolicyInputs(
+            new CellSkeleton(_cell.UnderlayIp, IPNetwork.Parse("10.255.0.0/16")), policies,
+            [
+                new LocalContainer("a", "eth0", _backend.Ip, _backend.HostVeth, "backend", [new PortMapping(61080, 8080, "tcp")]),
+                new LocalContainer("b", "eth0", _frontend.Ip, _frontend.HostVeth, "frontend", []),
+                new LocalContainer("c", "eth0", _third.Ip, _third.HostVeth, "third", []),
+            ],
+            [_cell.UnderlayIp]));
+
+        _nft.Apply(Mapped());
+        Assert.False(await Probe.CanConnect(_frontend.Ns, _cell.UnderlayIp, 61080));
+        Assert.False(await Probe.CanConnect(_third.Ns, _cell.UnderlayIp, 61080));
+
+        _nft.Apply(Mapped(Tcp));
+        Assert.True(await Probe.CanConnect(_frontend.Ns, _cell.UnderlayIp, 61080)); // DNATed to 8080, which the policy allows
+        Assert.False(await Probe.CanConnect(_third.Ns, _cell.UnderlayIp, 61080));
+    }
+
+    [RootFact]
     public void The_kernel_refusing_a_delta_leads_to_a_full_rebuild()
     {
         _nft.Apply(Table(Tcp));
