@@ -30,7 +30,7 @@ public static class CniBench
             }
         }
 
-        var root = FindRoot();
+        var root = Weft.TestSupport.Repo.Root;
         var weft = Path.Combine(root, "bin", "weft-cni");
         if (!File.Exists(weft))
         {
@@ -217,17 +217,4 @@ public static class CniBench
     }
 
     private static string Ms(double ms) => ms.ToString("F2", CultureInfo.InvariantCulture) + " ms";
-
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "Weft.slnx")))
-            {
-                return d.FullName;
-            }
-        }
-
-        return Directory.GetCurrentDirectory();
-    }
 }

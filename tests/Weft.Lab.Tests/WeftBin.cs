@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Weft.TestSupport;
 
 namespace Weft.Lab.Tests;
 
@@ -14,7 +15,7 @@ public sealed record WeftRun(int ExitCode, string Stdout, string Stderr)
 /// </summary>
 public sealed class WeftBin : IDisposable
 {
-    public static string RepoRoot { get; } = FindRoot();
+    public static string RepoRoot => Repo.Root;
 
     public string ConfigFile { get; } = Path.Combine(Path.GetTempPath(), $"wefttest-cli-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
 
@@ -26,13 +27,6 @@ public sealed class WeftBin : IDisposable
             if (!File.Exists(exe)) throw new InvalidOperationException($"{exe} is missing: run ./build.sh first");
             return exe;
         }
-    }
-
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Weft.slnx"))) return d.FullName;
-        throw new InvalidOperationException("cannot find the repository root (Weft.slnx) above " + AppContext.BaseDirectory);
     }
 
     public WeftRun Run(params string[] args) => Run(TimeSpan.FromMinutes(3), args);

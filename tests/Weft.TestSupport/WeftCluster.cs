@@ -25,7 +25,7 @@ public sealed class WeftCluster : IDisposable
 
     public WeftCluster(params (string Name, string UnderlayIp)[] cells)
     {
-        Root = FindRoot();
+        Root = Repo.Root;
         foreach (var exe in new[] { "weft-server", "weft-agent" })
             if (!File.Exists(Path.Combine(Root, "bin", exe))) throw new InvalidOperationException($"bin/{exe} is missing: run ./build.sh first");
         Fabric = new CellFabric();
@@ -255,12 +255,5 @@ public sealed class WeftCluster : IDisposable
         StopServer();
         Fabric.Dispose();
         try { Directory.Delete(Dir, true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-    }
-
-    private static string FindRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Weft.slnx"))) return d.FullName;
-        throw new InvalidOperationException("cannot find the repository root (Weft.slnx) above " + AppContext.BaseDirectory);
     }
 }

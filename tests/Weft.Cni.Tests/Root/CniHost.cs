@@ -50,21 +50,7 @@ public sealed class CniHost : IDisposable
 
     public TestNetns Host { get; }
 
-    public static string RepoRoot
-    {
-        get
-        {
-            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            {
-                if (File.Exists(Path.Combine(d.FullName, "Weft.slnx")))
-                {
-                    return d.FullName;
-                }
-            }
-
-            throw new InvalidOperationException("repository root (Weft.slnx) not found");
-        }
-    }
+    public static string RepoRoot => Repo.Root;
 
     public static string PluginPath
     {
