@@ -87,7 +87,7 @@ public sealed class CniPlugin
         // Everything about the record is validated before anything is created.
         var store = new IpamStore(conf.DataDir, conf.DurableIpam);
         var records = new ContainerRecords(conf.StateDir);
-        ContainerRecord.Describe(request, conf, subnet.Network, Clock());
+        var described = ContainerRecord.Describe(request, conf, subnet.Network, Clock());
 
         Step("ipam");
         Ipv4 ip;
@@ -115,7 +115,7 @@ public sealed class CniPlugin
             _driver.Attach(spec, replace, Step);
             attached = true;
             Step("record");
-            records.Write(ContainerRecord.Describe(request, conf, ip, Clock()));
+            records.Write(described with { Ip = ip, HostVeth = Naming.HostVeth(ip), CreatedAt = Clock() });
             Step("notify");
             var result = CniOutput.AddResult(conf.CniVersion, conf.PrevResult, spec);
             AgentNotifier.Notify(conf.StateDir);
