@@ -161,7 +161,8 @@ public sealed class NetNs : IDisposable
     /// Moves the calling OS thread into this namespace until the returned scope is disposed, which moves it back
     /// into the namespace it was in. For short synchronous code on a thread the caller owns (a single-threaded
     /// executable's main thread: open a socket, write a sysctl), where <see cref="Run(Action)"/>'s extra thread
-    /// would cost a thread start and two scheduler hand-offs. Never across an await, never on a pool thread.
+    /// would cost a thread start and two scheduler hand-offs. Synchronous code only, never across an await: the
+    /// thread must run nothing else until the scope is disposed.
     /// If the thread cannot be moved back, the process is ended (<see cref="Environment.FailFast(string)"/>):
     /// a thread left in the wrong namespace must not run anything else.
     /// </summary>
