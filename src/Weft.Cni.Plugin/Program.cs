@@ -18,14 +18,12 @@ if (int.TryParse(Environment.GetEnvironmentVariable("WEFT_CNI_REAP"), out var de
     }
 }
 
-var version = CniVersion.Current;
 byte[] stdin = [];
 var detachedLinks = new List<int>();
 try
 {
     stdin = Stdio.ReadStdin();
     CniTrace.Mark("stdin read");
-    version = NetConf.PeekVersion(stdin) is { } v && CniVersion.IsSupported(v) ? v : CniVersion.Current;
     var request = CniRequest.FromEnvironment(Environment.GetEnvironmentVariable);
     var output = new CniPlugin(new LinuxAttachmentDriver
     {
@@ -41,6 +39,9 @@ try
 }
 catch (Exception e)
 {
+    // The error speaks the config's version when it is a known one (looked at only here: a second parse of
+    // the config on every successful run would cost more than the rest of the config handling).
+    var version = NetConf.PeekVersion(stdin) is { } v && CniVersion.IsSupported(v) ? v : CniVersion.Current;
     var (code, msg, details) = Errors.Map(e);
     Stdio.WriteStdout(CniOutput.Error(version, code, msg, details));
     return 1;
@@ -77,7 +78,7 @@ internal static unsafe partial class Stdio
 {
     public static byte[] ReadStdin()
     {
-        var buffer = new byte[16384];
+        var buffer = GC.AllocateUninitializedArray<byte>(16384); // only what read() fills is used
         var length = 0;
         while (true)
         {

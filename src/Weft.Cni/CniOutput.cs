@@ -6,7 +6,7 @@ namespace Weft.Cni;
 /// <summary>The JSON weft-cni writes on stdout: results, VERSION answers and errors (CNI 1.1.0 §"Result Types").</summary>
 public static class CniOutput
 {
-    private static readonly JsonWriterOptions Options = new() { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions Options = new() { Indented = false, Encoder = JsonEscaping.Minimal };
 
     /// <summary><c>{"cniVersion":…,"code":…,"msg":…,"details":…}</c>.</summary>
     public static byte[] Error(string cniVersion, int code, string msg, string? details)

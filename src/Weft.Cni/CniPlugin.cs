@@ -87,7 +87,7 @@ public sealed class CniPlugin
         // Everything about the record is validated before anything is created.
         var store = new IpamStore(conf.DataDir, conf.DurableIpam);
         var records = new ContainerRecords(conf.StateDir);
-        ContainerRecord.Describe(request, conf, subnet.Network, Clock());
+        var described = ContainerRecord.Describe(request, conf, subnet.Network, Clock());
 
         Step("ipam");
         Ipv4 ip;
@@ -115,7 +115,7 @@ public sealed class CniPlugin
             _driver.Attach(spec, replace, Step);
             attached = true;
             Step("record");
-            records.Write(ContainerRecord.Describe(request, conf, ip, Clock()));
+            records.Write(described with { Ip = ip, HostVeth = Naming.HostVeth(ip), CreatedAt = Clock() });
             Step("notify");
             var result = CniOutput.AddResult(conf.CniVersion, conf.PrevResult, spec);
             AgentNotifier.Notify(conf.StateDir);
@@ -160,13 +160,25 @@ public sealed class CniPlugin
         var store = new IpamStore(conf.DataDir, conf.DurableIpam);
         var records = new ContainerRecords(conf.StateDir);
 
-        // A lock-free read is a whole snapshot; the link goes before the address is freed, so a concurrent ADD
-        // can never get this address while its host veth still exists.
-        var ip = store.Read().Find(containerId, ifName)?.Ip ?? records.Read(containerId, ifName)?.Ip;
+        // A shared-lock read is a whole snapshot. While this attachment holds its address nobody else can get it,
+        // so its host veth (named after the address) is its own: the link goes before the address is freed, so a
+        // concurrent ADD can never get this address while that veth still exists.
+        var ip = store.Read().Find(containerId, ifName)?.Ip;
         CniTrace.Mark("del: looked up");
-        if (ip is { } known)
+        if (ip is { } owned)
         {
-            _driver.Detach(Naming.HostVeth(known), request.Netns, ifName);
+            _driver.Detach(Naming.HostVeth(owned), request.Netns, ifName);
+        }
+        else if (records.Read(containerId, ifName)?.Ip is { } recorded)
+        {
+            // No allocation, but a record (it outlived the allocation: an interrupted DEL, a GC, a restored store).
+            // Its address may belong to another container by now, and then so does the veth named after it: detach
+            // only while the address is free, under the store's lock so that no ADD can take it meanwhile.
+            using var session = store.Open();
+            if (session.State.FindIp(recorded) is null)
+            {
+                _driver.Detach(Naming.HostVeth(recorded), request.Netns, ifName);
+            }
         }
 
         CniTrace.Mark("del: detached");
@@ -290,7 +302,9 @@ public sealed class CniPlugin
 
             foreach (var r in stale)
             {
-                if (freed.All(a => a.Key != r.Key))
+                // A record without an allocation: its address (and the veth named after it) may be another
+                // attachment's by now; that one is not touched.
+                if (freed.All(a => a.Key != r.Key) && session.State.FindIp(r.Ip) is null)
                 {
                     _driver.Detach(r.HostVeth, r.Netns, r.IfName);
                 }

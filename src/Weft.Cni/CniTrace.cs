@@ -4,7 +4,8 @@ namespace Weft.Cni;
 
 /// <summary>
 /// Phase timings on stderr when <c>WEFT_CNI_TRACE=1</c> (for finding where an ADD or DEL spends its time;
-/// runtimes ignore a plugin's stderr). Off by default; costs one environment lookup.
+/// runtimes ignore a plugin's stderr). Off by default; costs one environment lookup. Times count from the first
+/// mark ("main"), so the process start and runtime initialization before it are not included.
 /// </summary>
 public static class CniTrace
 {
@@ -15,8 +16,9 @@ public static class CniTrace
     {
         if (Enabled)
         {
+            // write(2) on fd 2, not System.Console: initializing Console.Error costs more than most steps it would time.
             var ms = Stopwatch.GetElapsedTime(Start).TotalMilliseconds;
-            Console.Error.WriteLine($"weft-cni trace {ms,8:F3} ms  {what}");
+            Native.WriteAll(2, System.Text.Encoding.UTF8.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"weft-cni trace {ms,8:F3} ms  {what}\n")));
         }
     }
 }

@@ -42,7 +42,7 @@ public sealed record ContainerRecord
     public byte[] ToJson()
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JsonEscaping.Minimal }))
         {
             w.WriteStartObject();
             w.WriteString("containerId", ContainerId);

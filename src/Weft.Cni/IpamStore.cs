@@ -99,12 +99,15 @@ public sealed class IpamStore
         var lasts = new Dictionary<Ipv4Subnet, Ipv4?>();
         Ipv4? newest = null;
         DateTime newestTime = default;
+        // One buffer for every file (a slot file is at most Slots × SlotSize bytes), not zeroed: only what read() filled is parsed.
+        byte[]? buffer = null;
         foreach (var path in System.IO.Directory.EnumerateFiles(Directory, "*" + Extension))
         {
-            byte[] bytes;
+            ReadOnlySpan<byte> bytes;
             try
             {
-                bytes = Native.ReadFile(path, Slots * SlotSize) ?? [];
+                buffer ??= GC.AllocateUninitializedArray<byte>(Slots * SlotSize);
+                bytes = buffer.AsSpan(0, Math.Max(0, Native.ReadInto(path, buffer)));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -141,7 +144,7 @@ public sealed class IpamStore
         return (new IpamState(allocations, newest), lasts);
     }
 
-    private static (Ipv4Subnet Subnet, Ipv4? Last) ParseHeader(byte[] file)
+    private static (Ipv4Subnet Subnet, Ipv4? Last) ParseHeader(ReadOnlySpan<byte> file)
     {
         var text = SlotText(file, 0) ?? throw new FormatException("no header");
         var f = text.Split(' ');
@@ -159,7 +162,7 @@ public sealed class IpamStore
         return (subnet, last);
     }
 
-    private static (string ContainerId, string IfName)? ParseSlot(byte[] file, int host)
+    private static (string ContainerId, string IfName)? ParseSlot(ReadOnlySpan<byte> file, int host)
     {
         var text = SlotText(file, host);
         if (text is null)
@@ -174,7 +177,7 @@ public sealed class IpamStore
     }
 
     /// <summary>The text of a slot (up to the first newline or NUL), or null when the slot is empty or beyond the file.</summary>
-    private static string? SlotText(byte[] file, int slot)
+    private static string? SlotText(ReadOnlySpan<byte> file, int slot)
     {
         var start = slot * SlotSize;
         if (start >= file.Length || file[start] == 0)
@@ -182,7 +185,7 @@ public sealed class IpamStore
             return null;
         }
 
-        var span = file.AsSpan(start, Math.Min(SlotSize, file.Length - start));
+        var span = file.Slice(start, Math.Min(SlotSize, file.Length - start));
         var end = span.IndexOfAny((byte)'\n', (byte)0);
         return Encoding.UTF8.GetString(end < 0 ? span : span[..end]);
     }

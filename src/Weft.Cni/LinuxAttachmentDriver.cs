@@ -14,7 +14,9 @@ namespace Weft.Cni;
 /// <c>default via 169.254.0.1 onlink src IP</c>;</item>
 /// <item>host side: <c>169.254.0.1/32 peer IP/32</c> (which gives the /32 route to the container), link up,
 /// permanent neighbour IP → container MAC;</item>
-/// <item>sysctls: <c>disable_ipv6=1</c> and <c>rp_filter=1</c> on both ends, <c>net.ipv4.ip_forward=1</c> in the host namespace.</item>
+/// <item>options, before each end goes up: <c>rp_filter=1</c> and IPv6 address generation <c>none</c> (no link-local address,
+/// so no IPv6 traffic) on both ends, set over rtnetlink (RTM_SETLINK with IFLA_AF_SPEC); on the host end also
+/// <c>disable_ipv6=1</c> (/proc/sys: it has no netlink setter), and <c>net.ipv4.ip_forward=1</c> in the host namespace.</item>
 /// </list>
 /// Deleting the host end removes everything (the peer, its addresses, routes and neighbours go with it).
 /// </summary>
@@ -33,7 +35,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     public void Attach(AttachmentSpec spec, bool replace, Action<string> step)
     {
         using var cns = OpenNetns(spec.Netns);
-        using var host = Netlink.Open(_host);
+        using var host = OpenNetlink(_host);
         var hostVeth = spec.HostVeth;
         var hostMac = new PhysicalAddress(Naming.HostMac(spec.Ip));
         var containerMac = new PhysicalAddress(Naming.ContainerMac(spec.Ip));
@@ -45,16 +47,17 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         step("veth");
         try
         {
-            try
+            for (var attempt = 0; ; attempt++)
             {
-                host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
-            }
-            catch (KernelException e) when (e.Errno == Errno.EEXIST && host.TryLinkByName(hostVeth) is { } old && IsWeftVeth(old))
-            {
-                // This ADD holds the address, so weft's veth for it is a leftover: the previous holder's, disconnected
-                // by its DEL and not yet deleted in the background (or left by a crash).
-                TryDel(host, old.Index);
-                host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+                try
+                {
+                    host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+                    break;
+                }
+                catch (KernelException e) when (e.Errno == Errno.EEXIST && attempt < 2 && RemoveLeftover(host, cns, hostVeth, spec.IfName))
+                {
+                    // A leftover was in the way (see RemoveLeftover): try again.
+                }
             }
         }
         catch (KernelException e) when (e.Errno == Errno.EEXIST)
@@ -65,20 +68,20 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                 : new CniException(CniErrorCode.InterfaceExists, $"interface {spec.IfName} already exists in {spec.Netns}", e.Message, e);
         }
 
+        CniTrace.Mark("veth created");
         try
         {
             var ip = ToAddress(spec.Ip);
             var gateway = ToAddress(Naming.HostSideIp);
 
             step("container");
-            using (var c = cns.Run(() =>
+            // Everything in the container goes over one rtnetlink socket opened inside its namespace; the options
+            // (rp_filter on, no IPv6 address) go in one RTM_SETLINK before the link is up. No /proc, no extra thread.
+            using (var c = OpenNetlink(cns))
             {
-                SetDeviceSysctls(spec.IfName);
-                return Netlink.Open();
-            }))
-            {
-                CniTrace.Mark("container sysctls");
+                CniTrace.Mark("container socket");
                 var index = c.LinkByName(spec.IfName).Index;
+                c.LinkSetAfSpec(index, DeviceOptions, Ifla.IN6_ADDR_GEN_MODE_NONE);
                 c.AddrAdd(new Address(index, new IpPrefix(ip, 32)) { Peer = gateway });
                 c.LinkSetUp(index);
                 c.NeighReplace(new Neighbor(index, gateway, hostMac));
@@ -87,17 +90,14 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
 
             CniTrace.Mark("container configured");
             step("host");
-            if (_host is null)
+            var h = host.LinkByName(hostVeth).Index;
+            host.LinkSetAfSpec(h, DeviceOptions, Ifla.IN6_ADDR_GEN_MODE_NONE);
+            using (_host?.Enter())
             {
                 SetHostSysctls(hostVeth);
             }
-            else
-            {
-                _host.Run(() => SetHostSysctls(hostVeth));
-            }
 
             CniTrace.Mark("host sysctls");
-            var h = host.LinkByName(hostVeth).Index;
             host.AddrAdd(new Address(h, new IpPrefix(gateway, 32)) { Peer = ip });
             host.LinkSetUp(h);
             host.NeighReplace(new Neighbor(h, ip, containerMac));
@@ -106,6 +106,69 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         {
             TryDel(host, hostVeth);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Deletes a veth pair that a DEL disconnected and left for its background deletion (or a crash left), when it is
+    /// in the way of this ADD: the host end named after this ADD's address (this ADD holds the address, so weft's veth
+    /// for it is the previous holder's), or the container interface <paramref name="ifName"/> when it is weft's
+    /// container end (MAC <c>ee:ee:&lt;ip&gt;</c>) whose host end is weft's veth without its address — what a DEL
+    /// leaves when the runtime runs ADD again for the same container right after DEL. True if it deleted one.
+    /// </summary>
+    private static bool RemoveLeftover(Netlink host, NetNs cns, string hostVeth, string ifName)
+    {
+        if (host.TryLinkByName(hostVeth) is { } old && IsWeftVeth(old))
+        {
+            TryDel(host, old.Index);
+            return true;
+        }
+
+        using var c = OpenNetlink(cns);
+        if (c.TryLinkByName(ifName) is not { Kind: "veth", ParentIndex: int peer, Mac: { } mac } link)
+        {
+            return false;
+        }
+
+        Link hostEnd;
+        try
+        {
+            hostEnd = host.LinkByIndex(peer);
+        }
+        catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
+        {
+            return false;
+        }
+
+        if (!IsWeftVeth(hostEnd) || hostEnd.ParentIndex != link.Index
+            || !mac.GetAddressBytes().AsSpan().SequenceEqual(Naming.ContainerMac(IpOf(hostEnd.Name)!.Value))
+            || host.AddrList(hostEnd.Index, AddressFamily.InterNetwork).Count != 0)
+        {
+            return false;
+        }
+
+        TryDel(host, hostEnd.Index);
+        return true;
+    }
+
+    /// <summary>IPv4 options of both veth ends: strict reverse-path filtering.</summary>
+    private static readonly (ushort Key, uint Value)[] DeviceOptions = [(Ifla.IPV4_DEVCONF_RP_FILTER, 1)];
+
+    /// <summary>
+    /// A handle on <paramref name="ns"/> (null: this thread's namespace). The socket is created by this thread after
+    /// a brief <see cref="NetNs.Enter"/>: weft-cni is single-threaded, and a helper thread would cost a thread start and
+    /// two scheduler hand-offs, which on a loaded machine are most of an ADD.
+    /// </summary>
+    private static Netlink OpenNetlink(NetNs? ns)
+    {
+        if (ns is null)
+        {
+            return Netlink.Open();
+        }
+
+        using (ns.Enter())
+        {
+            return Netlink.Open();
         }
     }
 
@@ -123,7 +186,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
 
     public void Detach(string hostVeth, string? netns, string ifName)
     {
-        using var host = Netlink.Open(_host);
+        using var host = OpenNetlink(_host);
         if (BackgroundReaper is null || IpOf(hostVeth) is not { } ip)
         {
             TryDel(host, hostVeth);
@@ -188,7 +251,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     /// </summary>
     public void DeleteDetached(int index)
     {
-        using var host = Netlink.Open(_host);
+        using var host = OpenNetlink(_host);
         try
         {
             var link = host.LinkByIndex(index);
@@ -205,7 +268,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     /// <summary>Deletes weft's veths whose address <paramref name="allocated"/> says is free (GC); returns how many.</summary>
     public int Reap(Func<Ipv4, bool> allocated)
     {
-        using var host = Netlink.Open(_host);
+        using var host = OpenNetlink(_host);
         var n = 0;
         foreach (var link in host.LinkList())
         {
@@ -222,7 +285,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     public void Check(AttachmentSpec spec)
     {
         using var cns = OpenNetns(spec.Netns);
-        using var host = Netlink.Open(_host);
+        using var host = OpenNetlink(_host);
         var ip = ToAddress(spec.Ip);
         var gateway = ToAddress(Naming.HostSideIp);
 
@@ -238,7 +301,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
             throw Drift($"the host has no route to {spec.Ip}/32 via {spec.HostVeth}");
         }
 
-        using var c = cns.Run(() => Netlink.Open());
+        using var c = OpenNetlink(cns);
         var link = c.TryLinkByName(spec.IfName) ?? throw Drift($"interface {spec.IfName} is missing in {spec.Netns}");
         CheckLink(link, "veth", spec.Mtu, Naming.ContainerMac(spec.Ip));
         var addrs = c.AddrList(link.Index, AddressFamily.InterNetwork);
@@ -312,15 +375,14 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         return Native.statfs(path, buf) == 0 && buf[0] == NSFS_MAGIC;
     }
 
-    private static void SetDeviceSysctls(string dev)
-    {
-        TrySysctl($"net/ipv6/conf/{dev}/disable_ipv6", "1"); // absent when IPv6 is off altogether
-        Sysctl.Write(null, $"net/ipv4/conf/{dev}/rp_filter", "1");
-    }
-
+    /// <summary>
+    /// The host end drops IPv6 altogether (<c>disable_ipv6</c>, which has no netlink setter): with IPv6 forwarding on
+    /// in the host, a container could otherwise send IPv6 packets through it (addrgenmode none only stops addresses).
+    /// And the host forwards IPv4.
+    /// </summary>
     private static void SetHostSysctls(string hostVeth)
     {
-        SetDeviceSysctls(hostVeth);
+        TrySysctl($"net/ipv6/conf/{hostVeth}/disable_ipv6", "1"); // absent when IPv6 is off altogether
         if (Sysctl.Read(null, "net/ipv4/ip_forward") != "1")
         {
             Sysctl.Write(null, "net/ipv4/ip_forward", "1");

@@ -101,6 +101,52 @@ internal static unsafe partial class Native
         return true;
     }
 
+    /// <summary>
+    /// Reads a file into <paramref name="buffer"/> (at most its length; a file must not be longer); returns the number
+    /// of bytes read, -1 when it does not exist; throws <see cref="IOException"/> on other errors.
+    /// </summary>
+    public static int ReadInto(string path, byte[] buffer)
+    {
+        var fd = open(path, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var e = Errno;
+            return e == ENOENT ? -1 : throw new IOException($"open {path}: errno {e}");
+        }
+
+        try
+        {
+            var length = 0;
+            while (length < buffer.Length)
+            {
+                nint n;
+                fixed (byte* p = &buffer[length])
+                {
+                    n = read(fd, p, buffer.Length - length);
+                }
+
+                if (n > 0)
+                {
+                    length += (int)n;
+                }
+                else if (n == 0)
+                {
+                    break;
+                }
+                else if (Errno != EINTR)
+                {
+                    throw new IOException($"read {path}: errno {Errno}");
+                }
+            }
+
+            return length;
+        }
+        finally
+        {
+            close(fd);
+        }
+    }
+
     /// <summary>Reads a whole (small) file; null when it does not exist; throws <see cref="IOException"/> on other errors.</summary>
     public static byte[]? ReadFile(string path, int sizeHint = 4096)
     {

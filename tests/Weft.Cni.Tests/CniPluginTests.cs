@@ -222,6 +222,59 @@ public sealed class CniPluginTests : IDisposable
         Assert.Contains("w-010255012077", _driver.Detached);
     }
 
+    /// <summary>
+    /// A record that outlived its allocation, whose address was handed out again: DEL and GC of the old
+    /// attachment must leave the new owner's veth alone (it is named after the address, not the container).
+    /// </summary>
+    private void RecordOutlivesItsAllocationAndTheAddressGoesToAnother(byte[] conf)
+    {
+        Run(CniCommand.Add, conf, id: "old");
+        var stale = Records.Read("old", "eth0")!;
+        using (var s = new IpamStore(_dirs.DataDir).Open())
+        {
+            s.State.Release("old", "eth0");
+            s.Commit();
+        }
+
+        Run(CniCommand.Add, conf, id: "new");
+        var owned = Store.Find("new", "eth0")!.Ip;
+        Records.Write(stale with { Ip = owned }); // the old record names the address the new owner holds
+        _driver.Detached.Clear();
+    }
+
+    [Fact]
+    public void Del_of_a_stale_record_leaves_the_new_owner_of_its_address_alone()
+    {
+        var conf = _dirs.Config(subnet: "10.255.12.0/24");
+        RecordOutlivesItsAllocationAndTheAddressGoesToAnother(conf);
+        var veth = Naming.HostVeth(Store.Find("new", "eth0")!.Ip);
+
+        Run(CniCommand.Del, conf, id: "old");
+        Assert.Empty(_driver.Detached);
+        Assert.Contains(veth, _driver.Links);
+        Assert.Null(Records.Read("old", "eth0"));
+        Assert.Equal(["new"], Store.Allocations.Select(a => a.ContainerId));
+
+        // A stale record whose address is free is still cleaned up (the leftover veth is detached).
+        var free = Ipv4.Parse("10.255.12.77");
+        Records.Write(Records.Read("new", "eth0")! with { ContainerId = "gone", Ip = free });
+        Run(CniCommand.Del, conf, id: "gone");
+        Assert.Equal([Naming.HostVeth(free)], _driver.Detached);
+    }
+
+    [Fact]
+    public void Gc_of_a_stale_record_leaves_the_new_owner_of_its_address_alone()
+    {
+        var conf = _dirs.Config(subnet: "10.255.12.0/24");
+        RecordOutlivesItsAllocationAndTheAddressGoesToAnother(conf);
+        var veth = Naming.HostVeth(Store.Find("new", "eth0")!.Ip);
+
+        Run(CniCommand.Gc, _dirs.Config(extra: ""","cni.dev/valid-attachments":[{"containerID":"new","ifname":"eth0"}]"""));
+        Assert.Empty(_driver.Detached);
+        Assert.Contains(veth, _driver.Links);
+        Assert.Equal(["new"], Records.List().Select(r => r.ContainerId));
+    }
+
     [Fact]
     public void Version_answers_without_config()
     {

@@ -134,6 +134,35 @@ public class LinkRootTests
     }
 
     [RootFact]
+    public void Af_spec_sets_rp_filter_and_addrgenmode_none_without_proc()
+    {
+        using var a = TestNetns.Create("afspec");
+        a.Netlink.LinkAddVeth("wefttest-a0", "wefttest-a1");
+        int index = a.Netlink.LinkByName("wefttest-a0").Index;
+        a.Netlink.LinkSetAfSpec(index, [(Ifla.IPV4_DEVCONF_RP_FILTER, 1), (Ifla.IPV4_DEVCONF_SEND_REDIRECTS, 0)], Ifla.IN6_ADDR_GEN_MODE_NONE);
+        Assert.Equal("1", Sysctl.Read(a.Ns, "net/ipv4/conf/wefttest-a0/rp_filter"));
+        Assert.Equal("0", Sysctl.Read(a.Ns, "net/ipv4/conf/wefttest-a0/send_redirects"));
+        Assert.Equal("1", Sysctl.Read(a.Ns, "net/ipv6/conf/wefttest-a0/addr_gen_mode"));
+        Assert.Equal("0", Sysctl.Read(a.Ns, "net/ipv4/conf/wefttest-a1/rp_filter")); // the peer is untouched
+
+        // Both ends up: the carrier comes, and with addrgenmode none no link-local address is made.
+        a.Netlink.LinkSetUp("wefttest-a1");
+        a.Netlink.LinkSetUp(index);
+        int peer = a.Netlink.LinkByName("wefttest-a1").Index;
+        for (var i = 0; i < 500 && (a.Netlink.LinkByIndex(index).OperState != 6 /* IF_OPER_UP */ || a.Netlink.LinkByIndex(peer).OperState != 6); i++)
+        {
+            Thread.Sleep(20);
+        }
+
+        Assert.Equal(6, a.Netlink.LinkByIndex(index).OperState);
+        Assert.Empty(a.Netlink.AddrList(index, AddressFamily.InterNetworkV6));
+        Assert.NotEmpty(a.Netlink.AddrList(peer, AddressFamily.InterNetworkV6)); // the peer (default mode) got one
+
+        // Bad keys are refused with the kernel's errno, nothing is set.
+        Assert.Equal(Errno.EINVAL, Assert.Throws<NetlinkException>(() => a.Netlink.LinkSetAfSpec(index, [(9999, 1)])).Errno);
+    }
+
+    [RootFact]
     public void Permanent_neighbours_are_replaced_listed_and_deleted()
     {
         using var a = TestNetns.Create("a");

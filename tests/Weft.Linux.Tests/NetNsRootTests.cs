@@ -58,6 +58,34 @@ public class NetNsRootTests
     }
 
     [RootFact]
+    public void Enter_moves_the_calling_thread_in_and_back_out()
+    {
+        using var a = TestNetns.Create("enter");
+        string before = File.ResolveLinkTarget("/proc/thread-self/ns/net", false)!.Name;
+        Netlink nl;
+        string inside;
+        using (a.Ns.Enter())
+        {
+            inside = File.ResolveLinkTarget("/proc/thread-self/ns/net", false)!.Name;
+            nl = Netlink.Open(); // created here, it stays in the namespace
+        }
+
+        using (nl)
+        {
+            Assert.NotEqual(before, inside);
+            Assert.Equal(before, File.ResolveLinkTarget("/proc/thread-self/ns/net", false)!.Name);
+            nl.LinkAddVeth("wefttest-e0", "wefttest-e1");
+            Assert.Contains("wefttest-e0", Cmd.Run("ip", "-n", a.Name, "link", "show"));
+        }
+
+        // A namespace that cannot be entered: nothing changes for the thread.
+        var closed = NetNs.OpenByName(a.Name);
+        closed.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => closed.Enter());
+        Assert.Equal(before, File.ResolveLinkTarget("/proc/thread-self/ns/net", false)!.Name);
+    }
+
+    [RootFact]
     public void Socket_opened_inside_stays_in_the_namespace_when_used_from_the_test_thread()
     {
         using var a = TestNetns.Create("sock");

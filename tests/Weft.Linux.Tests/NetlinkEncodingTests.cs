@@ -45,6 +45,24 @@ public class NetlinkEncodingTests
     }
 
     [Fact]
+    public void Af_spec_with_ipv4_devconf_and_addrgenmode_matches_hand_computed_bytes()
+    {
+        // sysctl -w net.ipv4.conf.<5>.rp_filter=1; ip link set dev <5> addrgenmode none (one RTM_SETLINK)
+        var expected = Hex.Parse("""
+            40000000 1000 0000 00000000 00000000   # nlmsghdr: len 64, RTM_NEWLINK, no create flags
+            00 00 0000 05000000 00000000 00000000  # ifinfomsg, index 5
+            2000 1a80                              # IFLA_AF_SPEC | NLA_F_NESTED, 32 bytes
+              1000 0280                            #   AF_INET, 16 bytes
+                0c00 0180                          #     IFLA_INET_CONF, 12 bytes
+                  0800 0800 01000000               #       IPV4_DEVCONF_RP_FILTER = 1
+              0c00 0a80                            #   AF_INET6, 12 bytes
+                0500 0800 01 000000                #     IFLA_INET6_ADDR_GEN_MODE = IN6_ADDR_GEN_MODE_NONE
+            """);
+        var actual = Encode((ref NetlinkWriter w) => LinkMessages.WriteSetAfSpec(ref w, 5, [(Ifla.IPV4_DEVCONF_RP_FILTER, 1)], Ifla.IN6_ADDR_GEN_MODE_NONE));
+        Assert.Equal(Hex.Format(expected), actual);
+    }
+
+    [Fact]
     public void Vxlan_gbp_nolearning_matches_hand_computed_bytes()
     {
         // ip link add weft-vtep type vxlan id 1 local 198.18.0.1 dev <2> dstport 4789 nolearning gbp

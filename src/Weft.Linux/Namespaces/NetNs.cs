@@ -158,6 +158,47 @@ public sealed class NetNs : IDisposable
     }
 
     /// <summary>
+    /// Moves the calling OS thread into this namespace until the returned scope is disposed, which moves it back
+    /// into the namespace it was in. For short synchronous code on a thread the caller owns (a single-threaded
+    /// executable's main thread: open a socket, write a sysctl), where <see cref="Run(Action)"/>'s extra thread
+    /// would cost a thread start and two scheduler hand-offs. Synchronous code only, never across an await: the
+    /// thread must run nothing else until the scope is disposed.
+    /// If the thread cannot be moved back, the process is ended (<see cref="Environment.FailFast(string)"/>):
+    /// a thread left in the wrong namespace must not run anything else.
+    /// </summary>
+    /// <remarks>Equivalent to: nsenter --net=NS (for the calling thread only)</remarks>
+    public ThreadScope Enter()
+    {
+        int back = Libc.open("/proc/thread-self/ns/net", Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        if (back < 0) throw KernelException.FromLastError("open /proc/thread-self/ns/net");
+        using var held = Hold();
+        if (Libc.setns(held.Fd, Libc.CLONE_NEWNET) != 0)
+        {
+            var e = KernelException.FromLastError($"setns {Path}");
+            Libc.close(back);
+            throw e;
+        }
+        return new ThreadScope(back);
+    }
+
+    /// <summary>The calling thread's stay in a namespace (<see cref="Enter"/>); Dispose moves it back.</summary>
+    public sealed class ThreadScope : IDisposable
+    {
+        private int _back;
+
+        internal ThreadScope(int back) => _back = back;
+
+        public void Dispose()
+        {
+            if (_back < 0) return;
+            if (Libc.setns(_back, Libc.CLONE_NEWNET) != 0)
+                Environment.FailFast($"setns back into the thread's network namespace failed (errno {Libc.Errno})");
+            Libc.close(_back);
+            _back = -1;
+        }
+    }
+
+    /// <summary>
     /// Keeps the descriptor open until disposed, so a concurrent <see cref="Dispose"/> cannot close it
     /// (and let the number be reused by another file) while a syscall is about to use it.
     /// </summary>

@@ -1,3 +1,5 @@
+using Weft.Linux.Native;
+
 namespace Weft.Linux;
 
 /// <summary>
@@ -12,7 +14,7 @@ public static class Sysctl
     public static string Read(NetNs? ns, string key)
     {
         string path = PathOf(key);
-        return Invoke(ns, () => File.ReadAllText(path).TrimEnd('\n'), $"sysctl {key}");
+        return ns is null ? ReadHere(path, key) : ns.Run(() => ReadHere(path, key));
     }
 
     /// <summary>Writes a value.</summary>
@@ -20,36 +22,55 @@ public static class Sysctl
     public static void Write(NetNs? ns, string key, string value)
     {
         string path = PathOf(key);
-        Invoke(ns, () =>
-        {
-            using var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1, FileOptions.None);
-            var bytes = System.Text.Encoding.ASCII.GetBytes(value + "\n");
-            f.Write(bytes);
-            return 0;
-        }, $"sysctl -w {key}={value}");
+        if (ns is null) WriteHere(path, key, value);
+        else ns.Run(() => { WriteHere(path, key, value); return 0; });
     }
 
-    private static T Invoke<T>(NetNs? ns, Func<T> f, string op)
+    // open/read/write/close directly: a sysctl file needs none of FileStream's buffering, locking and seeking.
+    private static unsafe string ReadHere(string path, string key)
     {
+        int fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        if (fd < 0) throw KernelException.FromLastError($"sysctl {key}");
         try
         {
-            return ns is null ? f() : ns.Run(f);
+            var buffer = GC.AllocateUninitializedArray<byte>(4096); // only what read() fills is used
+            int length = 0;
+            while (length < buffer.Length)
+            {
+                nint n;
+                fixed (byte* p = &buffer[length]) n = Libc.read(fd, p, buffer.Length - length);
+                if (n > 0) length += (int)n;
+                else if (n == 0) break;
+                else if (Libc.Errno != Errno.EINTR) throw KernelException.FromLastError($"sysctl {key}");
+            }
+            return System.Text.Encoding.ASCII.GetString(buffer, 0, length).TrimEnd('\n');
         }
-        catch (FileNotFoundException)
+        finally
         {
-            throw new KernelException(Errno.ENOENT, op);
+            Libc.close(fd);
         }
-        catch (DirectoryNotFoundException)
+    }
+
+    private static unsafe void WriteHere(string path, string key, string value)
+    {
+        string op = $"sysctl -w {key}={value}";
+        int fd = Libc.open(path, Libc.O_WRONLY | Libc.O_CLOEXEC, 0);
+        if (fd < 0) throw KernelException.FromLastError(op);
+        try
         {
-            throw new KernelException(Errno.ENOENT, op);
+            var bytes = System.Text.Encoding.ASCII.GetBytes(value + "\n");
+            while (true)
+            {
+                nint n;
+                fixed (byte* p = bytes) n = Libc.write(fd, p, bytes.Length);
+                if (n == bytes.Length) return;
+                if (n >= 0) throw new KernelException(Errno.EIO, op, $"short write ({n} of {bytes.Length} bytes)");
+                if (Libc.Errno != Errno.EINTR) throw KernelException.FromLastError(op);
+            }
         }
-        catch (UnauthorizedAccessException)
+        finally
         {
-            throw new KernelException(Errno.EACCES, op);
-        }
-        catch (IOException e) when (e.HResult is > 0 and < 4096)
-        {
-            throw new KernelException(e.HResult, op);
+            Libc.close(fd);
         }
     }
 

@@ -91,6 +91,12 @@ internal static unsafe partial class Libc
     public static partial int open(string path, int flags, int mode);
 
     [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint read(int fd, byte* buf, nint count);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    public static partial nint write(int fd, byte* buf, nint count);
+
+    [LibraryImport(Lib, SetLastError = true)]
     public static partial int ioctl(int fd, nuint request, void* arg);
 
     [LibraryImport(Lib, SetLastError = true)]

@@ -150,6 +150,24 @@ public static class Ifla
     /// <summary>veth.h: the peer's ifinfomsg + attributes, nested in IFLA_INFO_DATA.</summary>
     public const ushort VETH_INFO_PEER = 1;
 
+    /// <summary>In IFLA_AF_SPEC → AF_INET: the device's IPv4 options, one u32 attribute per IPV4_DEVCONF_* key.</summary>
+    public const ushort IFLA_INET_CONF = 1;
+
+    /// <summary>In IFLA_AF_SPEC → AF_INET6: how link-local addresses are made (u8, IN6_ADDR_GEN_MODE_*).</summary>
+    public const ushort IFLA_INET6_ADDR_GEN_MODE = 8;
+
+    public const byte IN6_ADDR_GEN_MODE_EUI64 = 0;
+    /// <summary>No automatic IPv6 addresses (no link-local, hence no DAD, router solicitation or MLD traffic).</summary>
+    public const byte IN6_ADDR_GEN_MODE_NONE = 1;
+
+    /// <summary>ip.h IPV4_DEVCONF_*: net.ipv4.conf.DEV.forwarding …, the attribute types inside IFLA_INET_CONF (1-based).</summary>
+    public const ushort IPV4_DEVCONF_FORWARDING = 1;
+    public const ushort IPV4_DEVCONF_ACCEPT_REDIRECTS = 4;
+    public const ushort IPV4_DEVCONF_SEND_REDIRECTS = 6;
+    public const ushort IPV4_DEVCONF_RP_FILTER = 8;
+    public const ushort IPV4_DEVCONF_ACCEPT_SOURCE_ROUTE = 9;
+    public const ushort IPV4_DEVCONF_LOG_MARTIANS = 11;
+
     public const ushort IFLA_VXLAN_ID = 1;
     public const ushort IFLA_VXLAN_GROUP = 2;
     public const ushort IFLA_VXLAN_LINK = 3;

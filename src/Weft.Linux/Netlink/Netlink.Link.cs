@@ -135,6 +135,28 @@ public sealed partial class Netlink
     public void LinkSetMac(string name, PhysicalAddress mac) =>
         SetLink(0, name, 0, 0, (ref NetlinkWriter w) => w.AttrMac(Ifla.IFLA_ADDRESS, mac), $"ip link set dev {name} address {Format.Mac(mac)}");
 
+    /// <summary>
+    /// Sets per-device protocol options in one RTM_SETLINK (IFLA_AF_SPEC), without /proc and without entering the
+    /// link's namespace: IPv4 options by IPV4_DEVCONF_* key (<c>net.ipv4.conf.DEV.*</c>, e.g.
+    /// <see cref="Ifla.IPV4_DEVCONF_RP_FILTER"/>), and the IPv6 address generation mode
+    /// (<see cref="Ifla.IN6_ADDR_GEN_MODE_NONE"/>: no link-local address). The kernel refuses IFLA_AF_SPEC when a
+    /// link is created (EAFNOSUPPORT), so this is a request of its own, made before the link goes up.
+    /// </summary>
+    /// <remarks>Equivalent to: sysctl -w net.ipv4.conf.DEV.KEY=VALUE …; ip link set dev DEV addrgenmode none</remarks>
+    public void LinkSetAfSpec(int index, scoped ReadOnlySpan<(ushort Key, uint Value)> ipv4Conf, byte? ipv6AddrGenMode = null)
+    {
+        var w = NetlinkWriter.Pooled(128);
+        try
+        {
+            LinkMessages.WriteSetAfSpec(ref w, index, ipv4Conf, ipv6AddrGenMode);
+            Socket.Request(w.Written, $"ip link set (index {index}) af-spec");
+        }
+        finally
+        {
+            w.Dispose();
+        }
+    }
+
     /// <summary>Enslaves the link to a bridge (<paramref name="masterIndex"/> 0 releases it).</summary>
     /// <remarks>Equivalent to: ip link set dev NAME master BRIDGE  (0: ip link set dev NAME nomaster)</remarks>
     public void LinkSetMaster(string name, int masterIndex) =>
@@ -243,6 +265,29 @@ public static class LinkMessages
         w.EndNested(peer);
         w.EndNested(data);
         w.EndNested(info);
+        w.EndMessage();
+    }
+
+    /// <summary>RTM_NEWLINK (set) with IFLA_AF_SPEC: AF_INET → IFLA_INET_CONF → {key: u32}, AF_INET6 → IFLA_INET6_ADDR_GEN_MODE.</summary>
+    public static void WriteSetAfSpec(ref NetlinkWriter w, int index, scoped ReadOnlySpan<(ushort Key, uint Value)> ipv4Conf, byte? ipv6AddrGenMode)
+    {
+        WriteLinkHeader(ref w, Rtm.RTM_NEWLINK, 0, index, null, 0, 0);
+        int spec = w.BeginNested(Ifla.IFLA_AF_SPEC);
+        if (!ipv4Conf.IsEmpty)
+        {
+            int inet = w.BeginNested(Native.Libc.AF_INET);
+            int conf = w.BeginNested(Ifla.IFLA_INET_CONF);
+            foreach (var (key, value) in ipv4Conf) w.AttrU32(key, value);
+            w.EndNested(conf);
+            w.EndNested(inet);
+        }
+        if (ipv6AddrGenMode is byte mode)
+        {
+            int inet6 = w.BeginNested(Native.Libc.AF_INET6);
+            w.AttrU8(Ifla.IFLA_INET6_ADDR_GEN_MODE, mode);
+            w.EndNested(inet6);
+        }
+        w.EndNested(spec);
         w.EndMessage();
     }
 

@@ -37,7 +37,11 @@ public sealed class PluginRootTests : IDisposable
         Assert.Contains(c.Netlink.RouteList(), r => r.Dst is null && gw.Equals(r.Gateway) && r.Device == eth0.Index);
         Assert.Contains(c.Netlink.NeighList(eth0.Index), n => gw.Equals(n.Ip) && n.State == Nda.NUD_PERMANENT
             && FormatMac(n.Mac!.GetAddressBytes()) == "AA-AA-0A-FF-0C-02");
-        Assert.Equal("1", Sysctl.Read(c.Ns, "net/ipv6/conf/eth0/disable_ipv6"));
+        // IPv6 off: no address generated (addrgenmode none), so no IPv6 address at all once the link is up
+        // (the kernel would add the link-local one when it sees the carrier, which also sets the operstate).
+        Assert.Equal("1", Sysctl.Read(c.Ns, "net/ipv6/conf/eth0/addr_gen_mode"));
+        WaitOperUp(c.Netlink, "eth0");
+        Assert.Empty(c.Netlink.AddrList(eth0.Index, System.Net.Sockets.AddressFamily.InterNetworkV6));
         Assert.Equal("1", Sysctl.Read(c.Ns, "net/ipv4/conf/eth0/rp_filter"));
 
         // Host side.
@@ -51,6 +55,9 @@ public sealed class PluginRootTests : IDisposable
         Assert.Contains(_h.Host.Netlink.RouteList(), r => r.Device == host.Index && r.Dst == new IpPrefix(ip, 32));
         Assert.Contains(_h.Host.Netlink.NeighList(host.Index), n => ip.Equals(n.Ip) && n.State == Nda.NUD_PERMANENT);
         Assert.Equal("1", Sysctl.Read(_h.Host.Ns, "net/ipv6/conf/w-010255012002/disable_ipv6"));
+        Assert.Equal("1", Sysctl.Read(_h.Host.Ns, "net/ipv6/conf/w-010255012002/addr_gen_mode"));
+        WaitOperUp(_h.Host.Netlink, "w-010255012002");
+        Assert.Empty(_h.Host.Netlink.AddrList(host.Index, System.Net.Sockets.AddressFamily.InterNetworkV6));
         Assert.Equal("1", Sysctl.Read(_h.Host.Ns, "net/ipv4/conf/w-010255012002/rp_filter"));
         Assert.Equal("1", Sysctl.Read(_h.Host.Ns, "net/ipv4/ip_forward"));
 
@@ -90,6 +97,34 @@ public sealed class PluginRootTests : IDisposable
     }
 
     [RootFact]
+    public void Del_of_a_record_that_outlived_its_allocation_does_not_disconnect_the_addresses_new_owner()
+    {
+        // "old" was attached, then lost its allocation but kept its record (an interrupted DEL, a restored store);
+        // its address went to "new". The old record names new's address, and so new's host veth.
+        var old = _h.Container("old");
+        var fresh = _h.Container("new");
+        _h.Add(old, id: "old").Ok();
+        var stale = _h.Records.Read("old", "eth0")!;
+        using (var s = new IpamStore(_h.Dirs.DataDir).Open())
+        {
+            s.State.Release("old", "eth0");
+            s.Commit();
+        }
+
+        _h.Add(fresh, id: "new").Ok();
+        var ip = _h.Store.Find("new", "eth0")!.Ip;
+        _h.Records.Write(stale with { Ip = ip });
+
+        _h.Del(old, id: "old").Ok();
+
+        var veth = _h.Host.Netlink.LinkByName(Naming.HostVeth(ip));
+        Assert.Single(_h.Host.Netlink.AddrList(veth.Index, System.Net.Sockets.AddressFamily.InterNetwork));
+        Assert.True(CniHost.Ping(_h.Host, ip.ToString()), "the new owner is still reachable");
+        Assert.Equal(["new"], _h.Store.Allocations.Select(a => a.ContainerId));
+        Assert.Null(_h.Records.Read("old", "eth0"));
+    }
+
+    [RootFact]
     public void Add_replaces_a_detached_veth_that_still_holds_the_name()
     {
         // What a DEL leaves for the background: w-<ip> with weft's MAC for that IP, without its address.
@@ -103,12 +138,58 @@ public sealed class PluginRootTests : IDisposable
     }
 
     [RootFact]
+    public void Add_right_after_del_takes_over_the_container_interface_the_reaper_has_not_deleted_yet()
+    {
+        // What DEL leaves until its background child runs: the pair, the host end without its address, no
+        // allocation, no record. The runtime's next ADD for the same container gets the next address (round-robin),
+        // so the host name is free, but the container's eth0 is still there.
+        var c = _h.Container("c1");
+        _h.Add(c).Ok();
+        _h.Host.Ip("addr flush dev w-010255012002");
+        using (var s = new IpamStore(_h.Dirs.DataDir).Open())
+        {
+            s.State.Release("c1", "eth0");
+            s.Commit();
+        }
+
+        _h.Records.Remove("c1", "eth0");
+
+        _h.Add(c).Ok();
+        Assert.Equal(["w-010255012003"], _h.HostLinks());
+        var eth0 = c.Netlink.LinkByName("eth0");
+        Assert.Equal(IPAddress.Parse("10.255.12.3"), c.Netlink.AddrList(eth0.Index, System.Net.Sockets.AddressFamily.InterNetwork).Single().Prefix.Address);
+        Assert.True(CniHost.Ping(c, "169.254.0.1"));
+    }
+
+    [RootFact]
+    public void A_foreign_interface_with_the_containers_name_fails_add_and_is_left_alone()
+    {
+        var c = _h.Container("c1");
+        _h.Host.Netlink.LinkAddVeth("foreign", "eth0", c.Ns);
+        Assert.Equal(CniErrorCode.InterfaceExists, _h.Add(c).ErrorCode);
+        Assert.Equal(["foreign"], _h.HostLinks());
+        Assert.NotNull(c.Netlink.TryLinkByName("eth0"));
+        Assert.Empty(_h.Store.Allocations);
+    }
+
+    [RootFact]
     public void Gc_deletes_detached_veths_a_reaper_left_and_nothing_else()
     {
         _h.Host.Netlink.LinkAddVeth("w-010255012077", "peer", mac: new System.Net.NetworkInformation.PhysicalAddress(Naming.HostMac(Ipv4.Parse("10.255.12.77"))));
         _h.Host.Netlink.LinkAddVeth("w-010255012078", "foreign");
         _h.Run("GC", _h.Conf(extra: ""","cni.dev/valid-attachments":[]"""), null, null, null).Ok();
         Assert.Equal(["foreign", "w-010255012078"], _h.Host.Netlink.LinkList().Select(l => l.Name).Where(n => n != "lo").Order());
+    }
+
+    /// <summary>Waits (up to 10 s) until the kernel's link watch has seen the carrier (operstate UP).</summary>
+    private static void WaitOperUp(Netlink nl, string name)
+    {
+        for (var i = 0; i < 500 && nl.LinkByName(name).OperState != 6 /* IF_OPER_UP */; i++)
+        {
+            Thread.Sleep(20);
+        }
+
+        Assert.Equal(6, nl.LinkByName(name).OperState);
     }
 
     private static string FormatMac(byte[] b) => string.Join('-', b.Select(x => x.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
