@@ -34,6 +34,7 @@ public sealed partial class SqlStore : IStore
     private SqliteConnection? _sqliteWriter;
     private readonly CancellationTokenSource _stop = new();
     private Task? _listener;
+    private bool _listenHealthy;
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public DbEngine Engine { get; }
@@ -332,8 +333,21 @@ public sealed partial class SqlStore : IStore
                     await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 // Catch up on anything committed while not listening.
                 Notifier.Publish(await ReadRevisionsFromDatabaseAsync(ct).ConfigureAwait(false));
+                Volatile.Write(ref _listenHealthy, true);
                 _listening.TrySetResult();
-                while (true) await conn.WaitAsync(ct).ConfigureAwait(false);
+                while (true)
+                {
+                    if (await conn.WaitAsync(ListenCheckInterval, ct).ConfigureAwait(false)) continue;
+                    // Quiet for a second: check the committed revision on this very connection. A
+                    // dead connection fails here (and reads fall back to the database); a missed
+                    // notification is caught up.
+                    await using var check = new NpgsqlCommand(MetaQuery, conn);
+                    await using var r = await check.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw new InvalidOperationException("weft_meta row missing");
+                    var revs = new Revisions(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
+                    if (revs.Revision > Notifier.Current.Revision) LogMissedNotification(Notifier.Current.Revision, revs.Revision);
+                    Notifier.Publish(revs);
+                }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -341,6 +355,7 @@ public sealed partial class SqlStore : IStore
             }
             catch (Exception e)
             {
+                Volatile.Write(ref _listenHealthy, false);
                 LogListenFailed(e);
                 try { await Task.Delay(1000, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
             }
@@ -377,19 +392,29 @@ public sealed partial class SqlStore : IStore
         }
     }
 
-    public async Task<Revisions> ReadRevisionsAsync(CancellationToken ct = default)
+    public ValueTask<Revisions> ReadRevisionsAsync(CancellationToken ct = default)
     {
-        if (Engine == DbEngine.Sqlite) return Notifier.Current;
+        if (Engine == DbEngine.Sqlite || Volatile.Read(ref _listenHealthy)) return ValueTask.FromResult(Notifier.Current);
+        return new ValueTask<Revisions>(ReadAndPublishAsync(ct));
+    }
+
+    private async Task<Revisions> ReadAndPublishAsync(CancellationToken ct)
+    {
         var r = await ReadRevisionsFromDatabaseAsync(ct).ConfigureAwait(false);
         Notifier.Publish(r);
         return r.Revision >= Notifier.Current.Revision ? r : Notifier.Current;
     }
 
+    private const string MetaQuery = "SELECT revision, policies_rev, leases_rev, registry_rev, policies_last_updated FROM weft_meta WHERE id = 1";
+
+    /// <summary>How long the LISTEN connection may stay quiet before the revision is checked on it.</summary>
+    private static readonly TimeSpan ListenCheckInterval = TimeSpan.FromSeconds(1);
+
     private async Task<Revisions> ReadRevisionsFromDatabaseAsync(CancellationToken ct)
     {
         await using var conn = await OpenAsync(ct).ConfigureAwait(false);
         await using var c = conn.CreateCommand();
-        c.CommandText = "SELECT revision, policies_rev, leases_rev, registry_rev, policies_last_updated FROM weft_meta WHERE id = 1";
+        c.CommandText = MetaQuery;
         await using var r = await c.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw new InvalidOperationException("weft_meta row missing");
         return new Revisions(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
@@ -750,6 +775,9 @@ public sealed partial class SqlStore : IStore
 
     [LoggerMessage(Level = LogLevel.Error, Message = "a commit handler failed")]
     private partial void LogCommitHandlerFailed(Exception e);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "a commit notification was missed (knew revision {Known}, database has {Committed}); caught up")]
+    private partial void LogMissedNotification(long known, long committed);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL LISTEN connection failed; reconnecting")]
     private partial void LogListenFailed(Exception e);
