@@ -422,46 +422,107 @@ public sealed partial class SqlStore : IStore
 
     // ---------------------------------------------------------------- policies and tags
 
+    /// <summary>Rows per multi-row statement (a few parameters each: far below both engines' limits).</summary>
+    private const int RowsPerStatement = 250;
+
+    /// <summary>
+    /// Creates the batch with a few set-based statements instead of several per policy: the batch's
+    /// groups and destinations are read at once, missing tags (lowest free first, in order of first
+    /// appearance in the batch, as one by one), destinations and policies inserted many rows per statement.
+    /// </summary>
     public Task CreatePoliciesAsync(IReadOnlyList<PolicyKey> policies, CancellationToken ct = default) =>
         WriteAsync(async t =>
         {
-            var groups = new Dictionary<string, int>(StringComparer.Ordinal);
             var changed = Changes.PolicyTouch;
-            foreach (var p in policies)
+            var unique = new List<PolicyKey>(policies.Count);
+            var seenKeys = new HashSet<PolicyKey>();
+            foreach (var p in policies) if (seenKeys.Add(p)) unique.Add(p);
+            if (unique.Count == 0) return (0, changed);
+
+            // 1. Groups (tags) of every app in the batch; allocate the missing ones.
+            var appOrder = new List<string>();
+            var apps = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in unique)
             {
-                var src = await GroupForCreateAsync(t, groups, p.Source, "app").ConfigureAwait(false);
-                var dst = await GroupForCreateAsync(t, groups, p.Destination, "app").ConfigureAwait(false);
-                var destId = await t.LongAsync(
-                    "SELECT id FROM destinations WHERE group_id = @g AND start_port = @s AND end_port = @e AND protocol = @p",
-                    ("g", dst), ("s", p.Start), ("e", p.End), ("p", p.Protocol)).ConfigureAwait(false);
-                destId ??= await t.LongAsync(
-                    "INSERT INTO destinations (group_id, port, protocol, start_port, end_port) VALUES (@g, @port, @p, @s, @e) RETURNING id",
-                    ("g", dst), ("port", p.Start == p.End ? p.Start : 0), ("p", p.Protocol), ("s", p.Start), ("e", p.End)).ConfigureAwait(false);
-                var inserted = await t.ExecAsync(
-                    "INSERT INTO policies (group_id, destination_id) VALUES (@g, @d) ON CONFLICT DO NOTHING",
-                    ("g", src), ("d", (int)destId!.Value)).ConfigureAwait(false);
-                if (inserted > 0)
+                if (apps.Add(p.Source)) appOrder.Add(p.Source);
+                if (apps.Add(p.Destination)) appOrder.Add(p.Destination);
+            }
+            var groups = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var chunk in appOrder.Chunk(RowsPerStatement))
+            {
+                await using var r = await t.ReadAsync($"SELECT guid, id FROM app_groups WHERE guid IN ({Params("g", chunk.Length)})",
+                    [.. chunk.Select((g, i) => ($"g{i}", (object?)g))]).ConfigureAwait(false);
+                while (await r.ReadAsync().ConfigureAwait(false)) groups[r.GetString(0)] = Convert.ToInt32(r.GetValue(1));
+            }
+            var missing = appOrder.Where(a => !groups.ContainsKey(a)).ToList();
+            if (missing.Count > 0)
+            {
+                var free = new List<int>(missing.Count);
+                await using (var r = await t.ReadAsync("SELECT id FROM app_groups WHERE guid IS NULL ORDER BY id LIMIT @n", ("n", missing.Count)).ConfigureAwait(false))
+                    while (await r.ReadAsync().ConfigureAwait(false)) free.Add(Convert.ToInt32(r.GetValue(0)));
+                if (free.Count < missing.Count) throw new TagsExhaustedException(_settings.TagCapacity);
+                for (var i = 0; i < missing.Count; i++) groups[missing[i]] = free[i];
+                for (var at = 0; at < missing.Count; at += RowsPerStatement)
                 {
-                    changed |= Changes.Policies;
-                    _delta.Value?.Added.Add(new PolicyRow(p.Source, src, p.Destination, dst, p.Protocol, p.Start, p.End));
+                    var n = Math.Min(RowsPerStatement, missing.Count - at);
+                    var cases = string.Join(' ', Enumerable.Range(0, n).Select(i => $"WHEN @i{i} THEN @g{i}"));
+                    var args = new List<(string, object?)>(2 * n);
+                    for (var i = 0; i < n; i++) { args.Add(($"i{i}", free[at + i])); args.Add(($"g{i}", missing[at + i])); }
+                    await t.ExecAsync($"UPDATE app_groups SET guid = CASE id {cases} END, type = 'app' WHERE id IN ({Params("i", n)})", [.. args]).ConfigureAwait(false);
                 }
             }
+
+            // 2. Destinations (group, ports, protocol) of the batch; insert the missing ones.
+            var destinations = new Dictionary<(int, int, int, string), int>();
+            var destGroups = unique.Select(p => groups[p.Destination]).Distinct().ToList();
+            foreach (var chunk in destGroups.Chunk(RowsPerStatement))
+            {
+                await using var r = await t.ReadAsync(
+                    $"SELECT id, group_id, start_port, end_port, protocol FROM destinations WHERE group_id IN ({Params("g", chunk.Length)})",
+                    [.. chunk.Select((g, i) => ($"g{i}", (object?)g))]).ConfigureAwait(false);
+                while (await r.ReadAsync().ConfigureAwait(false))
+                    destinations[(Convert.ToInt32(r.GetValue(1)), Convert.ToInt32(r.GetValue(2)), Convert.ToInt32(r.GetValue(3)), r.GetString(4))] = Convert.ToInt32(r.GetValue(0));
+            }
+            var newDestinations = unique.Select(p => (groups[p.Destination], p.Start, p.End, p.Protocol)).Distinct().Where(d => !destinations.ContainsKey(d)).ToList();
+            foreach (var chunk in newDestinations.Chunk(RowsPerStatement))
+            {
+                var values = string.Join(',', Enumerable.Range(0, chunk.Length).Select(i => $"(@g{i}, @port{i}, @p{i}, @s{i}, @e{i})"));
+                var args = new List<(string, object?)>(5 * chunk.Length);
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    var (g, start, end, protocol) = chunk[i];
+                    args.Add(($"g{i}", g)); args.Add(($"port{i}", start == end ? start : 0)); args.Add(($"p{i}", protocol));
+                    args.Add(($"s{i}", start)); args.Add(($"e{i}", end));
+                }
+                await using var r = await t.ReadAsync(
+                    $"INSERT INTO destinations (group_id, port, protocol, start_port, end_port) VALUES {values} RETURNING id, group_id, start_port, end_port, protocol",
+                    [.. args]).ConfigureAwait(false);
+                while (await r.ReadAsync().ConfigureAwait(false))
+                    destinations[(Convert.ToInt32(r.GetValue(1)), Convert.ToInt32(r.GetValue(2)), Convert.ToInt32(r.GetValue(3)), r.GetString(4))] = Convert.ToInt32(r.GetValue(0));
+            }
+
+            // 3. Policies: existing ones are no-ops; the inserted ones come back (in id order for the view).
+            var byIds = new Dictionary<(int, int), PolicyKey>();
+            foreach (var p in unique) byIds[(groups[p.Source], destinations[(groups[p.Destination], p.Start, p.End, p.Protocol)])] = p;
+            var inserted = new List<(long Id, PolicyKey Key)>();
+            foreach (var chunk in byIds.Chunk(RowsPerStatement))
+            {
+                var values = string.Join(',', Enumerable.Range(0, chunk.Length).Select(i => $"(@g{i}, @d{i})"));
+                var args = new List<(string, object?)>(2 * chunk.Length);
+                for (var i = 0; i < chunk.Length; i++) { args.Add(($"g{i}", chunk[i].Key.Item1)); args.Add(($"d{i}", chunk[i].Key.Item2)); }
+                await using var r = await t.ReadAsync(
+                    $"INSERT INTO policies (group_id, destination_id) VALUES {values} ON CONFLICT DO NOTHING RETURNING id, group_id, destination_id",
+                    [.. args]).ConfigureAwait(false);
+                while (await r.ReadAsync().ConfigureAwait(false))
+                    inserted.Add((Convert.ToInt64(r.GetValue(0)), byIds[(Convert.ToInt32(r.GetValue(1)), Convert.ToInt32(r.GetValue(2)))]));
+            }
+            if (inserted.Count > 0) changed |= Changes.Policies;
+            foreach (var (_, p) in inserted.OrderBy(x => x.Id))
+                _delta.Value?.Added.Add(new PolicyRow(p.Source, groups[p.Source], p.Destination, groups[p.Destination], p.Protocol, p.Start, p.End));
             return (0, changed);
         }, ct);
 
-    private async Task<int> GroupForCreateAsync(Tx t, Dictionary<string, int> cache, string guid, string type)
-    {
-        if (cache.TryGetValue(guid, out var id)) return id;
-        var existing = await t.LongAsync("SELECT id FROM app_groups WHERE guid = @g", ("g", guid)).ConfigureAwait(false);
-        if (existing is null)
-        {
-            var free = await t.LongAsync("SELECT id FROM app_groups WHERE guid IS NULL ORDER BY id LIMIT 1").ConfigureAwait(false)
-                ?? throw new TagsExhaustedException(_settings.TagCapacity);
-            await t.ExecAsync("UPDATE app_groups SET guid = @g, type = @t WHERE id = @id", ("g", guid), ("t", type), ("id", (int)free)).ConfigureAwait(false);
-            existing = free;
-        }
-        return cache[guid] = (int)existing.Value;
-    }
+    private static string Params(string prefix, int n) => string.Join(", ", Enumerable.Range(0, n).Select(i => $"@{prefix}{i}"));
 
     public Task DeletePoliciesAsync(IReadOnlyList<PolicyKey> policies, CancellationToken ct = default) =>
         WriteAsync(async t => (0, await DeleteInTxAsync(t, policies).ConfigureAwait(false) | Changes.PolicyTouch), ct);
