@@ -341,7 +341,7 @@ public sealed partial class SqlStore : IStore
                     // Quiet for a second: check the committed revision on this very connection. A
                     // dead connection fails here (and reads fall back to the database); a missed
                     // notification is caught up.
-                    await using var check = new NpgsqlCommand(MetaQuery, conn);
+                    await using var check = new NpgsqlCommand(MetaQuery, conn) { CommandTimeout = 5 };
                     await using var r = await check.ExecuteReaderAsync(ct).ConfigureAwait(false);
                     if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw new InvalidOperationException("weft_meta row missing");
                     var revs = new Revisions(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
@@ -422,8 +422,12 @@ public sealed partial class SqlStore : IStore
 
     // ---------------------------------------------------------------- policies and tags
 
-    /// <summary>Rows per multi-row statement (a few parameters each: far below both engines' limits).</summary>
-    private const int RowsPerStatement = 250;
+    /// <summary>
+    /// Rows per multi-row statement (a few parameters each: far below both engines' limits). SQLite
+    /// statements are function calls, not round trips, and Microsoft.Data.Sqlite binds parameters by
+    /// name with a linear search (quadratic in a statement's parameters): small statements there.
+    /// </summary>
+    private int RowsPerStatement => Engine == DbEngine.Sqlite ? 32 : 250;
 
     /// <summary>
     /// Creates the batch with a few set-based statements instead of several per policy: the batch's
