@@ -214,7 +214,7 @@ public static class ServerBench
                         if (++warmRounds % 10 == 0)
                         {
                             var jitNow = System.Runtime.JitInfo.GetCompiledMethodCount();
-                            if (jitNow - jitBefore < 10 || warmRounds >= 100)
+                            if (jitNow - jitBefore < 10 || warmRounds >= 500)
                             {
                                 warming = false;
                                 gcPause = GC.GetTotalPauseDuration();
