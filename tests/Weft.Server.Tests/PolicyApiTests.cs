@@ -363,6 +363,66 @@ public abstract class PolicyApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Refused_batches_leave_every_served_list_unchanged()
+    {
+        await S.CreateAsync(Policy("keep-a", "keep-b"), Policy("keep-b", "keep-c", 9000, 9100));
+        // Serve (and so cache) every list shape first.
+        var before = await ServedListsAsync();
+        var (_, w) = await S.Int(HttpMethod.Get, "/weft/v1/watch?since=0&timeout=0s");
+        var rev = Json(w).GetProperty("revision").GetInt64();
+        var big = new string(' ', 10 * 1024 * 1024 + 10);
+        var refused = new[]
+        {
+            Batch(Policy("new-a", "new-b"), Policy("new-c", "new-d", 0, 0)),           // second policy invalid
+            "{\"policies\":[" + Policy("new-a", "new-b") + "]" + big + "}",          // oversized
+            "{\"policies\":[" + Policy("new-a", "new-b") + ",",                      // invalid JSON
+        };
+        foreach (var body in refused)
+        {
+            var (status, _) = await S.Ext(HttpMethod.Post, PoliciesPath, body);
+            Assert.Equal(400, status);
+            (status, _) = await S.Ext(HttpMethod.Post, PoliciesPath + "/delete", body);
+            Assert.Equal(400, status);
+        }
+        Assert.Equal(before, await ServedListsAsync());
+        (_, w) = await S.Int(HttpMethod.Get, $"/weft/v1/watch?since={rev}&timeout=0s");
+        Assert.Equal("[]", Json(w).GetProperty("changed").GetRawText());
+    }
+
+    private async Task<string[]> ServedListsAsync() =>
+    [
+        (await S.Ext(HttpMethod.Get, PoliciesPath)).Body,
+        (await S.Ext(HttpMethod.Get, "/networking/v0/external/policies")).Body,
+        (await S.Int(HttpMethod.Get, "/networking/v1/internal/policies")).Body,
+        (await S.Int(HttpMethod.Get, "/networking/v1/internal/policies?id=keep-b,new-a")).Body,
+        (await S.Ext(HttpMethod.Get, "/networking/v1/external/tags")).Body,
+    ];
+
+    [Fact]
+    public async Task Served_lists_follow_creates_deletes_and_tag_reuse()
+    {
+        await S.CreateAsync(Policy("a", "b"), Policy("b", "c"), Policy("c", "a", 7000, 7010));
+        await S.Int(HttpMethod.Get, "/networking/v1/internal/policies"); // a view with cached fragments
+        await S.Ext(HttpMethod.Get, PoliciesPath);
+        // b leaves every policy: its tag (2) is freed and the next new app takes it.
+        var (status, _) = await S.Ext(HttpMethod.Post, PoliciesPath + "/delete", Batch(Policy("a", "b"), Policy("b", "c")));
+        Assert.Equal(200, status);
+        await S.CreateAsync(Policy("d", "a"));
+        var (_, internalAll) = await S.Int(HttpMethod.Get, "/networking/v1/internal/policies");
+        Assert.Equal("""{"total_policies":2,"policies":[{"source":{"id":"c","tag":"0003"},"destination":{"id":"a","tag":"0001","protocol":"tcp","ports":{"start":7000,"end":7010}}},{"source":{"id":"d","tag":"0002"},"destination":{"id":"a","tag":"0001","protocol":"tcp","ports":{"start":8080,"end":8080}}}]}""",
+            internalAll);
+        var (_, byId) = await S.Int(HttpMethod.Get, "/networking/v1/internal/policies?id=b,d");
+        Assert.Equal("""{"total_policies":1,"policies":[{"source":{"id":"d","tag":"0002"},"destination":{"id":"a","tag":"0001","protocol":"tcp","ports":{"start":8080,"end":8080}}}]}""", byId);
+        var (_, v0) = await S.Ext(HttpMethod.Get, "/networking/v0/external/policies");
+        Assert.Equal("""{"total_policies":1,"policies":[{"source":{"id":"d"},"destination":{"id":"a","protocol":"tcp","port":8080}}]}""", v0);
+        var (_, snapshot) = await S.Int(HttpMethod.Get, "/weft/v1/snapshot");
+        Assert.Equal(Json(internalAll).GetProperty("policies").GetRawText(), Json(snapshot).GetProperty("policies").GetRawText());
+        // After a restart (a fresh load) the same bytes are served.
+        await S.RestartAsync();
+        Assert.Equal(internalAll, (await S.Int(HttpMethod.Get, "/networking/v1/internal/policies")).Body);
+    }
+
+    [Fact]
     public async Task Policies_survive_a_restart()
     {
         await S.CreateAsync(Policy("p", "q"));

@@ -244,6 +244,43 @@ public sealed class PostgresProcessTests(PostgresFixture pg)
     });
 
     [Fact]
+    public async Task Replica_B_serves_replica_A_s_creates_and_deletes_once_notified()
+    {
+        var cs = await pg.CreateDatabaseAsync();
+        var dir = InitDir();
+        await using var a = await StartAsync(cs, dir: dir);
+        await using var b = await StartAsync(cs, dir: dir);
+        const string internalPath = "/networking/v1/internal/policies";
+        await a.CreateAsync(Policy("x", "y"), Policy("y", "z"));
+        await WaitForRevisionAsync(b, await RevisionAsync(a));
+        // B's views are now loaded and cached; A keeps writing.
+        Assert.Equal((await a.Int(HttpMethod.Get, internalPath)).Body, (await b.Int(HttpMethod.Get, internalPath)).Body);
+        await a.Ext(HttpMethod.Post, "/networking/v1/external/policies/delete", Batch(Policy("x", "y")));
+        await a.CreateAsync(Policy("w", "y"));
+        await WaitForRevisionAsync(b, await RevisionAsync(a));
+        // x left every policy: its tag is freed, and w took it (lowest free), on both replicas alike.
+        var (_, onB) = await b.Int(HttpMethod.Get, internalPath);
+        Assert.Equal((await a.Int(HttpMethod.Get, internalPath)).Body, onB);
+        Assert.Equal("""{"total_policies":2,"policies":[{"source":{"id":"y","tag":"0002"},"destination":{"id":"z","tag":"0003","protocol":"tcp","ports":{"start":8080,"end":8080}}},{"source":{"id":"w","tag":"0001"},"destination":{"id":"y","tag":"0002","protocol":"tcp","ports":{"start":8080,"end":8080}}}]}""", onB);
+        Assert.Equal((await a.Ext(HttpMethod.Get, "/networking/v1/external/policies")).Body, (await b.Ext(HttpMethod.Get, "/networking/v1/external/policies")).Body);
+        Assert.Equal("""{"total_policies":0,"policies":[]}""", (await b.Int(HttpMethod.Get, internalPath + "?id=x")).Body);
+        Directory.Delete(dir, true);
+    }
+
+    private static async Task<long> RevisionAsync(TestServer s) =>
+        Json((await s.Int(HttpMethod.Get, "/weft/v1/watch?since=0&timeout=0s")).Body).GetProperty("revision").GetInt64();
+
+    /// <summary>Waits (watching, no sleeps) until <paramref name="s"/> knows revision <paramref name="revision"/>.</summary>
+    private static async Task WaitForRevisionAsync(TestServer s, long revision)
+    {
+        while (true)
+        {
+            var (_, body) = await s.Int(HttpMethod.Get, $"/weft/v1/watch?since={revision - 1}&timeout=30s");
+            if (Json(body).GetProperty("revision").GetInt64() >= revision) return;
+        }
+    }
+
+    [Fact]
     public async Task A_policy_created_on_replica_A_wakes_a_watcher_on_replica_B()
     {
         var cs = await pg.CreateDatabaseAsync();

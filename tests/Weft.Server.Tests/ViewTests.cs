@@ -1,3 +1,4 @@
+using System.Text;
 using Weft.Server.Leases;
 using Weft.Server.Policies;
 using Weft.Server.Storage;
@@ -15,7 +16,7 @@ public abstract class ViewTests
         await using var store = await OpenAsync();
         var cache = new StateCache(store);
         var rnd = new Random(3);
-        var keys = Enumerable.Range(0, 40).Select(i => new PolicyKey($"s{i % 7}", $"d{i % 5}", i % 2 == 0 ? "tcp" : "udp", 1000 + i % 3, 1000 + i % 3)).Distinct().ToList();
+        var keys = Enumerable.Range(0, 40).Select(i => new PolicyKey($"s{i % 7}", $"d{i % 5}", i % 2 == 0 ? "tcp" : "udp", 1000 + i % 3, 1000 + i % 3 + (i % 4 == 0 ? 5 : 0))).Distinct().ToList();
         await cache.PoliciesAsync(); // a view to follow from
         for (var round = 0; round < 60; round++)
         {
@@ -34,6 +35,13 @@ public abstract class ViewTests
                 Assert.Equal(fresh.Rows.OrderBy(r => r.ToString()), view.Rows.OrderBy(r => r.ToString()));
                 foreach (var app in new[] { "s1", "d2", "s6" })
                     Assert.Equal(fresh.ByGuids([app], [app], false).OrderBy(r => r.ToString()), view.ByGuids([app], [app], false).OrderBy(r => r.ToString()));
+                // Same order, same serialised lists (the view's carry cached fragments over), same tags.
+                Assert.Equal(fresh.Rows, view.Rows);
+                foreach (var (tags, v0) in new[] { (true, false), (false, false), (false, true) })
+                    Assert.Equal(Encoding.UTF8.GetString(fresh.ListBytes(tags, 2, v0)), Encoding.UTF8.GetString(view.ListBytes(tags, 2, v0)));
+                Assert.Equal(fresh.TagByApp.OrderBy(p => p.Key), view.TagByApp.OrderBy(p => p.Key));
+                foreach (var app in new[] { "s1", "d2", "s6", "d4" })
+                    Assert.Equal(fresh.IndexesByGuids([app, "s0"]).Select(i => fresh.Rows[i]), view.IndexesByGuids([app, "s0"]).Select(i => view.Rows[i]));
             }
         }
     }

@@ -158,10 +158,7 @@ internal static class ExternalApi
         var rows = Select(ctx, snapshot);
         if (rows is null)
         {
-            var key = v1 ? "external-v1" : "external-v0";
-            var bytes = ViewCache.GetOrAdd(snapshot, key,
-                () => PolicyJson.ToBytes(w => PolicyJson.WriteList(w, snapshot.Rows, false, s.Options.TagLength, !v1)));
-            await WriteBytesAsync(ctx, 200, bytes);
+            await WriteBytesAsync(ctx, 200, snapshot.ListBytes(false, s.Options.TagLength, !v1));
             return;
         }
         await WriteBytesAsync(ctx, 200, PolicyJson.ToBytes(w => PolicyJson.WriteList(w, rows, false, s.Options.TagLength, !v1), 256 + rows.Count * 160));

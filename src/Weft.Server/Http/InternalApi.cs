@@ -53,35 +53,58 @@ internal static class InternalApi
     private static async Task<bool> AllowedAsync(HttpContext ctx, ServerContext s) =>
         ctx.OnInternalListener(s) || await AuthenticateAsync(ctx, s, AdminOrWrite) is not null;
 
-    private static async Task InternalPolicies(HttpContext ctx, ServerContext s)
+    private static Task InternalPolicies(HttpContext ctx, ServerContext s)
     {
-        var (_, snapshot) = await s.Cache.PoliciesAsync(ctx.RequestAborted);
-        var ids = QueryList(ctx, "id");
-        if (ids is null)
+        // Hot path (agents): the view is current, so answer without awaiting anything but the write.
+        if (s.Cache.CurrentPolicies() is { } current) return WritePolicies(ctx, s, current);
+        return Slow(ctx, s);
+
+        static async Task Slow(HttpContext ctx, ServerContext s)
         {
-            var bytes = ViewCache.GetOrAdd(snapshot, "internal",
-                () => PolicyJson.ToBytes(w => PolicyJson.WriteList(w, snapshot.Rows, true, s.Options.TagLength)));
-            await WriteBytesAsync(ctx, 200, bytes);
-            return;
+            var (_, snapshot) = await s.Cache.PoliciesAsync(ctx.RequestAborted);
+            await WritePolicies(ctx, s, snapshot);
         }
-        var indexes = snapshot.IndexesByGuids(ids);
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 + indexes.Count * 200);
-        Append(buffer, "{\"total_policies\":"u8);
-        Append(buffer, System.Text.Encoding.ASCII.GetBytes(indexes.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        Append(buffer, ",\"policies\":["u8);
-        for (var k = 0; k < indexes.Count; k++)
-        {
-            if (k > 0) Append(buffer, ","u8);
-            Append(buffer, snapshot.RowJsonWithTags(indexes[k], s.Options.TagLength));
-        }
-        Append(buffer, "]}"u8);
-        await WriteBytesAsync(ctx, 200, buffer.WrittenMemory);
     }
 
-    private static void Append(System.Buffers.ArrayBufferWriter<byte> b, ReadOnlySpan<byte> bytes)
+    private static Task WritePolicies(HttpContext ctx, ServerContext s, PolicySnapshot snapshot)
     {
-        bytes.CopyTo(b.GetSpan(bytes.Length));
-        b.Advance(bytes.Length);
+        var ids = QueryList(ctx, "id");
+        if (ids is null) return WriteBytesAsync(ctx, 200, snapshot.ListBytes(true, s.Options.TagLength, false));
+        // Concatenate the rows' cached fragments straight into the response pipe.
+        var indexes = snapshot.IndexesByGuids(ids);
+        Span<byte> count = stackalloc byte[16];
+        indexes.Count.TryFormat(count, out var countLength, default, System.Globalization.CultureInfo.InvariantCulture);
+        var length = "{\"total_policies\":"u8.Length + countLength + ",\"policies\":["u8.Length + "]}"u8.Length;
+        var fragments = new byte[indexes.Count][];
+        for (var k = 0; k < fragments.Length; k++)
+        {
+            fragments[k] = snapshot.RowJsonWithTags(indexes[k], s.Options.TagLength);
+            length += fragments[k].Length + (k > 0 ? 1 : 0);
+        }
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = JsonContentType;
+        ctx.Response.ContentLength = length;
+        var w = ctx.Response.BodyWriter;
+        var span = w.GetSpan(length);
+        var at = 0;
+        Put(span, ref at, "{\"total_policies\":"u8);
+        Put(span, ref at, count[..countLength]);
+        Put(span, ref at, ",\"policies\":["u8);
+        for (var k = 0; k < fragments.Length; k++)
+        {
+            if (k > 0) span[at++] = (byte)',';
+            Put(span, ref at, fragments[k]);
+        }
+        Put(span, ref at, "]}"u8);
+        w.Advance(at);
+        var flush = w.FlushAsync(ctx.RequestAborted);
+        return flush.IsCompletedSuccessfully ? Task.CompletedTask : flush.AsTask();
+    }
+
+    private static void Put(Span<byte> span, ref int at, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(span[at..]);
+        at += bytes.Length;
     }
 
     private static async Task LastUpdated(HttpContext ctx, ServerContext s)
@@ -316,11 +339,30 @@ internal static class InternalApi
             if (bad is not null) { await ErrorAsync(ctx, 400, $"unknown kind '{bad}' (kinds: policies, leases, registry)"); return; }
             kinds = k;
         }
-        // Make sure the notifier is current (PostgreSQL: another replica may have committed).
+        // Make sure the notifier is current (PostgreSQL without a working LISTEN connection: read the database).
         await s.Store.ReadRevisionsAsync(ctx.RequestAborted);
         var (revs, changed) = await s.Store.Notifier.WaitAsync(since, kinds, timeout.Value, ctx.RequestAborted);
         if (ctx.RequestAborted.IsCancellationRequested) return;
-        await WriteJsonAsync(ctx, 200, new WatchResponse { Revision = revs.Revision, Changed = changed }, Out.WatchResponse);
+        await WriteBytesAsync(ctx, 200, WatchAnswer.For(revs.Revision, changed));
+    }
+
+    /// <summary>
+    /// The serialised watch answer, shared by every watcher woken by the same commit (the last
+    /// answer is kept; a commit wakes all watchers with the same revision and mostly the same kinds).
+    /// </summary>
+    private sealed record WatchAnswer(long Revision, int Mask, byte[] Bytes)
+    {
+        private static WatchAnswer? _last;
+
+        public static byte[] For(long revision, List<string> changed)
+        {
+            var mask = 0;
+            foreach (var k in changed) mask |= k switch { WatchKinds.Policies => 1, WatchKinds.Leases => 2, _ => 4 } << (changed.IndexOf(k) * 3);
+            if (Volatile.Read(ref _last) is { } last && last.Revision == revision && last.Mask == mask) return last.Bytes;
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(new WatchResponse { Revision = revision, Changed = changed }, Out.WatchResponse);
+            Volatile.Write(ref _last, new WatchAnswer(revision, mask, bytes));
+            return bytes;
+        }
     }
 
     private static async Task Snapshot(HttpContext ctx, ServerContext s)
@@ -328,14 +370,24 @@ internal static class InternalApi
         if (!await AllowedAsync(ctx, s)) return;
         var (revs, policies, leases, reg) = await s.Cache.AllAsync(ctx.RequestAborted);
         var ids = QueryList(ctx, "app_ids");
-        IReadOnlyCollection<PolicyRow> rows = ids is null ? policies.Rows : policies.ByGuids(ids, ids, false).ToList();
         var now = s.NowUnix;
         var bytes = PolicyJson.ToBytes(w =>
         {
             w.WriteStartObject();
             w.WriteNumber("revision"u8, revs.Revision);
             w.WritePropertyName("policies"u8);
-            PolicyJson.WriteArray(w, rows, true, s.Options.TagLength);
+            if (ids is null)
+            {
+                // The cached list's array, as is.
+                var list = policies.ListBytes(true, s.Options.TagLength, false);
+                w.WriteRawValue(list.AsSpan(list.AsSpan().IndexOf((byte)'[')..^1), skipInputValidation: true);
+            }
+            else
+            {
+                w.WriteStartArray();
+                foreach (var i in policies.IndexesByGuids(ids)) w.WriteRawValue(policies.RowJsonWithTags(i, s.Options.TagLength), skipInputValidation: true);
+                w.WriteEndArray();
+            }
             w.WritePropertyName("leases"u8);
             JsonSerializer.Serialize(w, leases.Active(now, s.LeaseExpirySeconds).Select(l => l.ToContract()).ToList(), Out.ListLease);
             w.WritePropertyName("cells"u8);

@@ -24,8 +24,13 @@ public interface IStore : IAsyncDisposable
     /// <summary>SELECT 1.</summary>
     Task<bool> PingAsync(CancellationToken ct = default);
 
-    /// <summary>The committed revisions (from the database for PostgreSQL, from memory for SQLite, which has one writer: this process).</summary>
-    Task<Revisions> ReadRevisionsAsync(CancellationToken ct = default);
+    /// <summary>
+    /// The committed revisions this replica knows, from memory: SQLite has one writer (this
+    /// process); with PostgreSQL every commit of every replica arrives by NOTIFY on the LISTEN
+    /// connection (checked against the database every second). While that connection is down the
+    /// revisions are read from the database.
+    /// </summary>
+    ValueTask<Revisions> ReadRevisionsAsync(CancellationToken ct = default);
 
     /// <summary>Creates policies in one transaction; existing ones are no-ops. Throws <see cref="TagsExhaustedException"/>.</summary>
     Task CreatePoliciesAsync(IReadOnlyList<PolicyKey> policies, CancellationToken ct = default);

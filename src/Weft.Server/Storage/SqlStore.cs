@@ -34,6 +34,7 @@ public sealed partial class SqlStore : IStore
     private SqliteConnection? _sqliteWriter;
     private readonly CancellationTokenSource _stop = new();
     private Task? _listener;
+    private bool _listenHealthy;
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public DbEngine Engine { get; }
@@ -332,8 +333,21 @@ public sealed partial class SqlStore : IStore
                     await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 // Catch up on anything committed while not listening.
                 Notifier.Publish(await ReadRevisionsFromDatabaseAsync(ct).ConfigureAwait(false));
+                Volatile.Write(ref _listenHealthy, true);
                 _listening.TrySetResult();
-                while (true) await conn.WaitAsync(ct).ConfigureAwait(false);
+                while (true)
+                {
+                    if (await conn.WaitAsync(ListenCheckInterval, ct).ConfigureAwait(false)) continue;
+                    // Quiet for a second: check the committed revision on this very connection. A
+                    // dead connection fails here (and reads fall back to the database); a missed
+                    // notification is caught up.
+                    await using var check = new NpgsqlCommand(MetaQuery, conn) { CommandTimeout = 5 };
+                    await using var r = await check.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw new InvalidOperationException("weft_meta row missing");
+                    var revs = new Revisions(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
+                    if (revs.Revision > Notifier.Current.Revision) LogMissedNotification(Notifier.Current.Revision, revs.Revision);
+                    Notifier.Publish(revs);
+                }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -341,6 +355,7 @@ public sealed partial class SqlStore : IStore
             }
             catch (Exception e)
             {
+                Volatile.Write(ref _listenHealthy, false);
                 LogListenFailed(e);
                 try { await Task.Delay(1000, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
             }
@@ -377,19 +392,29 @@ public sealed partial class SqlStore : IStore
         }
     }
 
-    public async Task<Revisions> ReadRevisionsAsync(CancellationToken ct = default)
+    public ValueTask<Revisions> ReadRevisionsAsync(CancellationToken ct = default)
     {
-        if (Engine == DbEngine.Sqlite) return Notifier.Current;
+        if (Engine == DbEngine.Sqlite || Volatile.Read(ref _listenHealthy)) return ValueTask.FromResult(Notifier.Current);
+        return new ValueTask<Revisions>(ReadAndPublishAsync(ct));
+    }
+
+    private async Task<Revisions> ReadAndPublishAsync(CancellationToken ct)
+    {
         var r = await ReadRevisionsFromDatabaseAsync(ct).ConfigureAwait(false);
         Notifier.Publish(r);
         return r.Revision >= Notifier.Current.Revision ? r : Notifier.Current;
     }
 
+    private const string MetaQuery = "SELECT revision, policies_rev, leases_rev, registry_rev, policies_last_updated FROM weft_meta WHERE id = 1";
+
+    /// <summary>How long the LISTEN connection may stay quiet before the revision is checked on it.</summary>
+    private static readonly TimeSpan ListenCheckInterval = TimeSpan.FromSeconds(1);
+
     private async Task<Revisions> ReadRevisionsFromDatabaseAsync(CancellationToken ct)
     {
         await using var conn = await OpenAsync(ct).ConfigureAwait(false);
         await using var c = conn.CreateCommand();
-        c.CommandText = "SELECT revision, policies_rev, leases_rev, registry_rev, policies_last_updated FROM weft_meta WHERE id = 1";
+        c.CommandText = MetaQuery;
         await using var r = await c.ExecuteReaderAsync(ct).ConfigureAwait(false);
         if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw new InvalidOperationException("weft_meta row missing");
         return new Revisions(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4));
@@ -397,46 +422,111 @@ public sealed partial class SqlStore : IStore
 
     // ---------------------------------------------------------------- policies and tags
 
+    /// <summary>
+    /// Rows per multi-row statement (a few parameters each: far below both engines' limits). SQLite
+    /// statements are function calls, not round trips, and Microsoft.Data.Sqlite binds parameters by
+    /// name with a linear search (quadratic in a statement's parameters): small statements there.
+    /// </summary>
+    private int RowsPerStatement => Engine == DbEngine.Sqlite ? 32 : 250;
+
+    /// <summary>
+    /// Creates the batch with a few set-based statements instead of several per policy: the batch's
+    /// groups and destinations are read at once, missing tags (lowest free first, in order of first
+    /// appearance in the batch, as one by one), destinations and policies inserted many rows per statement.
+    /// </summary>
     public Task CreatePoliciesAsync(IReadOnlyList<PolicyKey> policies, CancellationToken ct = default) =>
         WriteAsync(async t =>
         {
-            var groups = new Dictionary<string, int>(StringComparer.Ordinal);
             var changed = Changes.PolicyTouch;
-            foreach (var p in policies)
+            var unique = new List<PolicyKey>(policies.Count);
+            var seenKeys = new HashSet<PolicyKey>();
+            foreach (var p in policies) if (seenKeys.Add(p)) unique.Add(p);
+            if (unique.Count == 0) return (0, changed);
+
+            // 1. Groups (tags) of every app in the batch; allocate the missing ones.
+            var appOrder = new List<string>();
+            var apps = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in unique)
             {
-                var src = await GroupForCreateAsync(t, groups, p.Source, "app").ConfigureAwait(false);
-                var dst = await GroupForCreateAsync(t, groups, p.Destination, "app").ConfigureAwait(false);
-                var destId = await t.LongAsync(
-                    "SELECT id FROM destinations WHERE group_id = @g AND start_port = @s AND end_port = @e AND protocol = @p",
-                    ("g", dst), ("s", p.Start), ("e", p.End), ("p", p.Protocol)).ConfigureAwait(false);
-                destId ??= await t.LongAsync(
-                    "INSERT INTO destinations (group_id, port, protocol, start_port, end_port) VALUES (@g, @port, @p, @s, @e) RETURNING id",
-                    ("g", dst), ("port", p.Start == p.End ? p.Start : 0), ("p", p.Protocol), ("s", p.Start), ("e", p.End)).ConfigureAwait(false);
-                var inserted = await t.ExecAsync(
-                    "INSERT INTO policies (group_id, destination_id) VALUES (@g, @d) ON CONFLICT DO NOTHING",
-                    ("g", src), ("d", (int)destId!.Value)).ConfigureAwait(false);
-                if (inserted > 0)
+                if (apps.Add(p.Source)) appOrder.Add(p.Source);
+                if (apps.Add(p.Destination)) appOrder.Add(p.Destination);
+            }
+            var groups = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var chunk in appOrder.Chunk(RowsPerStatement))
+            {
+                await using var r = await t.ReadAsync($"SELECT guid, id FROM app_groups WHERE guid IN ({Params("g", chunk.Length)})",
+                    [.. chunk.Select((g, i) => ($"g{i}", (object?)g))]).ConfigureAwait(false);
+                while (await r.ReadAsync().ConfigureAwait(false)) groups[r.GetString(0)] = Convert.ToInt32(r.GetValue(1));
+            }
+            var missing = appOrder.Where(a => !groups.ContainsKey(a)).ToList();
+            if (missing.Count > 0)
+            {
+                var free = new List<int>(missing.Count);
+                await using (var r = await t.ReadAsync("SELECT id FROM app_groups WHERE guid IS NULL ORDER BY id LIMIT @n", ("n", missing.Count)).ConfigureAwait(false))
+                    while (await r.ReadAsync().ConfigureAwait(false)) free.Add(Convert.ToInt32(r.GetValue(0)));
+                if (free.Count < missing.Count) throw new TagsExhaustedException(_settings.TagCapacity);
+                for (var i = 0; i < missing.Count; i++) groups[missing[i]] = free[i];
+                for (var at = 0; at < missing.Count; at += RowsPerStatement)
                 {
-                    changed |= Changes.Policies;
-                    _delta.Value?.Added.Add(new PolicyRow(p.Source, src, p.Destination, dst, p.Protocol, p.Start, p.End));
+                    var n = Math.Min(RowsPerStatement, missing.Count - at);
+                    var cases = string.Join(' ', Enumerable.Range(0, n).Select(i => $"WHEN @i{i} THEN @g{i}"));
+                    var args = new List<(string, object?)>(2 * n);
+                    for (var i = 0; i < n; i++) { args.Add(($"i{i}", free[at + i])); args.Add(($"g{i}", missing[at + i])); }
+                    await t.ExecAsync($"UPDATE app_groups SET guid = CASE id {cases} END, type = 'app' WHERE id IN ({Params("i", n)})", [.. args]).ConfigureAwait(false);
                 }
             }
+
+            // 2. Destinations (group, ports, protocol) of the batch; insert the missing ones.
+            var destinations = new Dictionary<(int, int, int, string), int>();
+            var destGroups = unique.Select(p => groups[p.Destination]).Distinct().ToList();
+            foreach (var chunk in destGroups.Chunk(RowsPerStatement))
+            {
+                await using var r = await t.ReadAsync(
+                    $"SELECT id, group_id, start_port, end_port, protocol FROM destinations WHERE group_id IN ({Params("g", chunk.Length)})",
+                    [.. chunk.Select((g, i) => ($"g{i}", (object?)g))]).ConfigureAwait(false);
+                while (await r.ReadAsync().ConfigureAwait(false))
+                    destinations[(Convert.ToInt32(r.GetValue(1)), Convert.ToInt32(r.GetValue(2)), Convert.ToInt32(r.GetValue(3)), r.GetString(4))] = Convert.ToInt32(r.GetValue(0));
+            }
+            var newDestinations = unique.Select(p => (groups[p.Destination], p.Start, p.End, p.Protocol)).Distinct().Where(d => !destinations.ContainsKey(d)).ToList();
+            foreach (var chunk in newDestinations.Chunk(RowsPerStatement))
+            {
+                var values = string.Join(',', Enumerable.Range(0, chunk.Length).Select(i => $"(@g{i}, @port{i}, @p{i}, @s{i}, @e{i})"));
+                var args = new List<(string, object?)>(5 * chunk.Length);
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    var (g, start, end, protocol) = chunk[i];
+                    args.Add(($"g{i}", g)); args.Add(($"port{i}", start == end ? start : 0)); args.Add(($"p{i}", protocol));
+                    args.Add(($"s{i}", start)); args.Add(($"e{i}", end));
+                }
+                await using var r = await t.ReadAsync(
+                    $"INSERT INTO destinations (group_id, port, protocol, start_port, end_port) VALUES {values} RETURNING id, group_id, start_port, end_port, protocol",
+                    [.. args]).ConfigureAwait(false);
+                while (await r.ReadAsync().ConfigureAwait(false))
+                    destinations[(Convert.ToInt32(r.GetValue(1)), Convert.ToInt32(r.GetValue(2)), Convert.ToInt32(r.GetValue(3)), r.GetString(4))] = Convert.ToInt32(r.GetValue(0));
+            }
+
+            // 3. Policies: existing ones are no-ops; the inserted ones come back (in id order for the view).
+            var byIds = new Dictionary<(int, int), PolicyKey>();
+            foreach (var p in unique) byIds[(groups[p.Source], destinations[(groups[p.Destination], p.Start, p.End, p.Protocol)])] = p;
+            var inserted = new List<(long Id, PolicyKey Key)>();
+            foreach (var chunk in byIds.Chunk(RowsPerStatement))
+            {
+                var values = string.Join(',', Enumerable.Range(0, chunk.Length).Select(i => $"(@g{i}, @d{i})"));
+                var args = new List<(string, object?)>(2 * chunk.Length);
+                for (var i = 0; i < chunk.Length; i++) { args.Add(($"g{i}", chunk[i].Key.Item1)); args.Add(($"d{i}", chunk[i].Key.Item2)); }
+                await using var r = await t.ReadAsync(
+                    $"INSERT INTO policies (group_id, destination_id) VALUES {values} ON CONFLICT DO NOTHING RETURNING id, group_id, destination_id",
+                    [.. args]).ConfigureAwait(false);
+                while (await r.ReadAsync().ConfigureAwait(false))
+                    inserted.Add((Convert.ToInt64(r.GetValue(0)), byIds[(Convert.ToInt32(r.GetValue(1)), Convert.ToInt32(r.GetValue(2)))]));
+            }
+            if (inserted.Count > 0) changed |= Changes.Policies;
+            foreach (var (_, p) in inserted.OrderBy(x => x.Id))
+                _delta.Value?.Added.Add(new PolicyRow(p.Source, groups[p.Source], p.Destination, groups[p.Destination], p.Protocol, p.Start, p.End));
             return (0, changed);
         }, ct);
 
-    private async Task<int> GroupForCreateAsync(Tx t, Dictionary<string, int> cache, string guid, string type)
-    {
-        if (cache.TryGetValue(guid, out var id)) return id;
-        var existing = await t.LongAsync("SELECT id FROM app_groups WHERE guid = @g", ("g", guid)).ConfigureAwait(false);
-        if (existing is null)
-        {
-            var free = await t.LongAsync("SELECT id FROM app_groups WHERE guid IS NULL ORDER BY id LIMIT 1").ConfigureAwait(false)
-                ?? throw new TagsExhaustedException(_settings.TagCapacity);
-            await t.ExecAsync("UPDATE app_groups SET guid = @g, type = @t WHERE id = @id", ("g", guid), ("t", type), ("id", (int)free)).ConfigureAwait(false);
-            existing = free;
-        }
-        return cache[guid] = (int)existing.Value;
-    }
+    private static string Params(string prefix, int n) => string.Join(", ", Enumerable.Range(0, n).Select(i => $"@{prefix}{i}"));
 
     public Task DeletePoliciesAsync(IReadOnlyList<PolicyKey> policies, CancellationToken ct = default) =>
         WriteAsync(async t => (0, await DeleteInTxAsync(t, policies).ConfigureAwait(false) | Changes.PolicyTouch), ct);
@@ -750,6 +840,9 @@ public sealed partial class SqlStore : IStore
 
     [LoggerMessage(Level = LogLevel.Error, Message = "a commit handler failed")]
     private partial void LogCommitHandlerFailed(Exception e);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "a commit notification was missed (knew revision {Known}, database has {Committed}); caught up")]
+    private partial void LogMissedNotification(long known, long committed);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL LISTEN connection failed; reconnecting")]
     private partial void LogListenFailed(Exception e);

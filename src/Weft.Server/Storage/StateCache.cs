@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Weft.Server.Storage;
 
 /// <summary>
@@ -53,26 +51,37 @@ public sealed class StateCache
         return chain.Count == 0 ? null : view.Apply(chain);
     }
 
-    public async Task<(Revisions Revisions, PolicySnapshot Policies)> PoliciesAsync(CancellationToken ct = default)
+    public async ValueTask<(Revisions Revisions, PolicySnapshot Policies)> PoliciesAsync(CancellationToken ct = default)
     {
         var revs = await store.ReadRevisionsAsync(ct).ConfigureAwait(false);
         return (revs, await _policies.GetAsync(revs.Policies).ConfigureAwait(false));
     }
 
-    public async Task<(Revisions Revisions, LeaseSnapshot Leases)> LeasesAsync(CancellationToken ct = default)
+    /// <summary>
+    /// The policy view when it is already current (no waiting, no allocation): the hot path of
+    /// agents' reads. Null when a newer revision has to be loaded or folded in first.
+    /// </summary>
+    public PolicySnapshot? CurrentPolicies()
+    {
+        var t = store.ReadRevisionsAsync();
+        if (!t.IsCompletedSuccessfully) return null;
+        return _policies.Last is { } v && v.Revision >= t.Result.Policies ? v : null;
+    }
+
+    public async ValueTask<(Revisions Revisions, LeaseSnapshot Leases)> LeasesAsync(CancellationToken ct = default)
     {
         var revs = await store.ReadRevisionsAsync(ct).ConfigureAwait(false);
         return (revs, await _leases.GetAsync(revs.Leases).ConfigureAwait(false));
     }
 
-    public async Task<(Revisions Revisions, RegistrySnapshot Registry)> RegistryAsync(CancellationToken ct = default)
+    public async ValueTask<(Revisions Revisions, RegistrySnapshot Registry)> RegistryAsync(CancellationToken ct = default)
     {
         var revs = await store.ReadRevisionsAsync(ct).ConfigureAwait(false);
         return (revs, await _registry.GetAsync(revs.Registry).ConfigureAwait(false));
     }
 
     /// <summary>All three views, each at least as new as the returned revisions.</summary>
-    public async Task<(Revisions, PolicySnapshot, LeaseSnapshot, RegistrySnapshot)> AllAsync(CancellationToken ct = default)
+    public async ValueTask<(Revisions, PolicySnapshot, LeaseSnapshot, RegistrySnapshot)> AllAsync(CancellationToken ct = default)
     {
         var revs = await store.ReadRevisionsAsync(ct).ConfigureAwait(false);
         var p = _policies.GetAsync(revs.Policies);
@@ -93,7 +102,13 @@ public sealed class StateCache
 
         public T? Last => Volatile.Read(ref _value);
 
-        public async Task<T> GetAsync(long wanted)
+        public ValueTask<T> GetAsync(long wanted)
+        {
+            var v = Volatile.Read(ref _value);
+            return v is not null && revisionOf(v) >= wanted ? ValueTask.FromResult(v) : new ValueTask<T>(SlowAsync(wanted));
+        }
+
+        private async Task<T> SlowAsync(long wanted)
         {
             while (true)
             {
@@ -132,21 +147,5 @@ public sealed class StateCache
                 throw;
             }
         }
-    }
-}
-
-/// <summary>Serialised responses cached on an immutable view (computed once per view and key).</summary>
-public static class ViewCache
-{
-    private static readonly ConditionalWeakTableCache Table = new();
-
-    public static byte[] GetOrAdd(object view, string key, Func<byte[]> create) => Table.GetOrAdd(view, key, create);
-
-    private sealed class ConditionalWeakTableCache
-    {
-        private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, ConcurrentDictionary<string, Lazy<byte[]>>> _t = new();
-
-        public byte[] GetOrAdd(object view, string key, Func<byte[]> create) =>
-            _t.GetOrCreateValue(view).GetOrAdd(key, _ => new Lazy<byte[]>(create)).Value;
     }
 }
