@@ -56,6 +56,23 @@ public abstract class InternalApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_router_tag_is_not_freed_when_its_last_policy_goes()
+    {
+        var (_, body) = await S.Int(HttpMethod.Put, "/networking/v1/internal/tags", """{"id":"INGRESS_ROUTER","type":"router"}""");
+        Assert.Equal("""{"id":"INGRESS_ROUTER","tag":"0001","type":"router"}""", body);
+        await S.CreateAsync(Policy("INGRESS_ROUTER", "b"));
+        var (status, deleted) = await S.Ext(HttpMethod.Post, "/networking/v1/external/policies/delete", Batch(Policy("INGRESS_ROUTER", "b")));
+        Assert.True(status == 200, deleted);
+
+        // The app tag of "b" is free again; the router keeps 0001, so a new app cannot get it.
+        await S.CreateAsync(Policy("c", "d"));
+        (_, body) = await S.Int(HttpMethod.Get, "/networking/v1/internal/policies?id=c");
+        Assert.DoesNotContain("\"0001\"", body);
+        (_, body) = await S.Int(HttpMethod.Put, "/networking/v1/internal/tags", """{"id":"INGRESS_ROUTER","type":"router"}""");
+        Assert.Equal("""{"id":"INGRESS_ROUTER","tag":"0001","type":"router"}""", body);
+    }
+
+    [Fact]
     public async Task Leases_follow_Silk_semantics()
     {
         var a = await AcquireAsync("198.18.0.11");

@@ -556,9 +556,11 @@ public sealed partial class SqlStore : IStore
         }
         foreach (var g in touchedGroups)
         {
-            // CF: free the tag when no policy and no destination references the group.
+            // CF: free the tag when no policy and no destination references the group. Only app tags: a
+            // tag handed out through the internal tags API (the router's) is held by every agent's table
+            // until its next snapshot, so reusing it would briefly give its ingress to another app.
             await t.ExecAsync("""
-                UPDATE app_groups SET guid = NULL, type = NULL WHERE id = @g
+                UPDATE app_groups SET guid = NULL, type = NULL WHERE id = @g AND type = 'app'
                   AND NOT EXISTS (SELECT 1 FROM policies WHERE group_id = @g)
                   AND NOT EXISTS (SELECT 1 FROM destinations WHERE group_id = @g)
                 """, ("g", g)).ConfigureAwait(false);
