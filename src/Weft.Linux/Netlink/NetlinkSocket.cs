@@ -174,6 +174,39 @@ public sealed unsafe class NetlinkSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends several messages in one datagram (an nfnetlink batch: BATCH_BEGIN, requests, BATCH_END)
+    /// and waits for the answer to each message that carries NLM_F_ACK, identified by sequence
+    /// numbers <paramref name="firstSeq"/>..+<paramref name="acks"/>-1 (the caller numbers the messages). Throws <see cref="NetlinkException"/> with the first error the
+    /// kernel reports; a refused batch is aborted by the kernel as a whole.
+    /// </summary>
+    public void RequestBatch(ReadOnlySpan<byte> messages, uint firstSeq, int acks, string operation)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _transport.EnsureSendBuffer(messages.Length);
+            _transport.Send(messages, operation);
+            NetlinkException? first = null;
+            int answered = 0;
+            uint lastSeq = firstSeq + (uint)acks - 1;
+            while (answered < acks)
+            {
+                int n = _transport.Receive(_rx, operation);
+                foreach (var m in new NetlinkMessageReader(_rx.AsSpan(0, n)))
+                {
+                    if (m.Pid != PortId || m.Seq - firstSeq > lastSeq - firstSeq) continue; // not ours
+                    if (m.Type == Nl.NLMSG_OVERRUN) throw new NetlinkException(Errno.ENOBUFS, operation, "NLMSG_OVERRUN");
+                    if (m.Type != Nl.NLMSG_ERROR) continue;
+                    answered++;
+                    try { ThrowIfError(m, operation); }
+                    catch (NetlinkException e) { first ??= e; }
+                }
+            }
+            if (first is not null) throw first;
+        }
+    }
+
     /// <summary>Throws for an NLMSG_ERROR with a negative code; returns for an ACK (code 0).</summary>
     internal static void ThrowIfError(in NetlinkMessage m, string operation)
     {
@@ -217,6 +250,9 @@ internal interface INetlinkTransport : IDisposable
     uint PortId { get; }
     void Send(ReadOnlySpan<byte> data, string operation);
     int Receive(byte[] buffer, string operation);
+
+    /// <summary>Makes room for a datagram of <paramref name="bytes"/> (netlink refuses larger ones with EMSGSIZE).</summary>
+    void EnsureSendBuffer(int bytes) { }
 }
 
 internal sealed unsafe class FdTransport(FdHandle fd, uint portId) : INetlinkTransport
@@ -263,6 +299,18 @@ internal sealed unsafe class FdTransport(FdHandle fd, uint portId) : INetlinkTra
                 return (int)r;
             }
         }
+    }
+
+    private int _sndbuf;
+
+    public void EnsureSendBuffer(int bytes)
+    {
+        if (bytes + 4096 <= _sndbuf) return;
+        int size = Math.Max(bytes + 65536, 1 << 20);
+        // SO_SNDBUFFORCE (root, CAP_NET_ADMIN) ignores wmem_max; fall back to SO_SNDBUF.
+        if (Libc.setsockopt(_fd.Fd, Libc.SOL_SOCKET, Libc.SO_SNDBUFFORCE, &size, sizeof(int)) != 0)
+            Libc.setsockopt(_fd.Fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, &size, sizeof(int));
+        _sndbuf = size;
     }
 
     public void Dispose() => _fd.Dispose();
