@@ -37,5 +37,128 @@ public sealed class NftNetlink : IDisposable
         }
     }
 
+    /// <summary>
+    /// A digest of a table's structure read with nf_tables dumps (GETCHAIN, GETRULE, GETSET — no
+    /// elements, so its cost does not grow with the sets): each chain's name, type, hook, priority,
+    /// policy and flags; each rule's chain, expressions (as the kernel holds them) and user data
+    /// (comment), in order; each set's name, flags, key and data types and lengths, description and
+    /// user data. Handles, use counts and counters are left out, so two tables built from the same
+    /// definition have the same digest, and a rule deleted, replaced or added by hand changes it.
+    /// Chains for which <paramref name="includeChain"/> is false are left out with their rules.
+    /// Null when the table does not exist.
+    /// </summary>
+    public NftStructure? TryReadStructure(NftFamily family, string table, Func<string, bool>? includeChain = null)
+    {
+        NftName.Validate(table, nameof(table));
+        byte proto = NftElementBatch.Proto(family);
+        try
+        {
+            _socket.Request<int>(Get(NFT_MSG_GETTABLE, proto, NFTA_TABLE_NAME, table, dump: false), (in NetlinkMessage m, out int v) => { v = 0; return true; }, "nft get table");
+        }
+        catch (NetlinkException e) when (e.Errno == Errno.ENOENT)
+        {
+            return null;
+        }
+        // The kernel filters rule and set dumps by table, not chain dumps.
+        var chains = _socket.Dump<(string Table, string Name, byte[] Bytes)>(Get(NFT_MSG_GETCHAIN, proto, NFTA_CHAIN_TABLE, table, dump: true), ParseChain, "nft dump chains")
+            .Where(c => c.Table == table).Select(c => (c.Name, c.Bytes)).ToList();
+        var rules = _socket.Dump<(string Chain, byte[] Bytes)>(Get(NFT_MSG_GETRULE, proto, NFTA_RULE_TABLE, table, dump: true), ParseRule, "nft dump rules");
+        var sets = _socket.Dump<(string Name, byte[] Bytes)>(Get(NFT_MSG_GETSET, proto, NFTA_SET_TABLE, table, dump: true), ParseSet, "nft dump sets");
+        bool Included(string chain) => includeChain is null || includeChain(chain);
+        using var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var (name, bytes) in chains.OrderBy(c => c.Name, StringComparer.Ordinal))
+        {
+            if (!Included(name)) continue;
+            h.AppendData(bytes);
+            foreach (var (chain, rule) in rules)
+            {
+                if (chain == name) h.AppendData(rule);
+            }
+        }
+        foreach (var set in sets.OrderBy(s => s.Name, StringComparer.Ordinal)) h.AppendData(set.Bytes);
+        var digest = Convert.ToHexStringLower(h.GetHashAndReset().AsSpan(0, 16));
+        return new NftStructure(digest, chains.Select(c => c.Name).ToArray(), sets.Select(s => s.Name).ToArray());
+    }
+
+    private const ushort NFT_MSG_GETTABLE = 1;
+    private const ushort NFT_MSG_GETCHAIN = 4;
+    private const ushort NFT_MSG_GETRULE = 7;
+    private const ushort NFT_MSG_GETSET = 10;
+    private const ushort NFTA_TABLE_NAME = 1;
+    private const ushort NFTA_CHAIN_TABLE = 1, NFTA_CHAIN_NAME = 3, NFTA_CHAIN_HOOK = 4, NFTA_CHAIN_POLICY = 5, NFTA_CHAIN_TYPE = 7, NFTA_CHAIN_FLAGS = 9;
+    private const ushort NFTA_RULE_TABLE = 1, NFTA_RULE_CHAIN = 2, NFTA_RULE_EXPRESSIONS = 4, NFTA_RULE_USERDATA = 7;
+    private const ushort NFTA_SET_TABLE = 1, NFTA_SET_NAME = 2, NFTA_SET_FLAGS = 3, NFTA_SET_KEY_TYPE = 4, NFTA_SET_KEY_LEN = 5,
+        NFTA_SET_DATA_TYPE = 6, NFTA_SET_DATA_LEN = 7, NFTA_SET_DESC = 9, NFTA_SET_USERDATA = 13;
+
+    private static byte[] Get(ushort msg, byte family, ushort tableAttr, string table, bool dump)
+    {
+        var w = NetlinkWriter.Pooled(128);
+        try
+        {
+            w.BeginMessage((ushort)(NftElementBatch.NFNL_SUBSYS_NFTABLES << 8 | msg), 0);
+            w.WriteBytes([family, 0, 0, 0]);
+            w.AttrString(tableAttr, table);
+            w.EndMessage();
+            return w.Written.ToArray();
+        }
+        finally
+        {
+            w.Dispose();
+        }
+    }
+
+    /// <summary>The attributes listed, each as type + raw bytes, in a canonical order.</summary>
+    private static byte[] Pick(in NetlinkMessage m, ReadOnlySpan<ushort> types, out string? name, ushort nameAttr)
+    {
+        name = null;
+        var buf = new List<byte>();
+        foreach (ushort t in types)
+        {
+            foreach (var a in m.Attributes<NfGenMsg>())
+            {
+                if (a.Type != t) continue;
+                if (t == nameAttr) name = a.String();
+                buf.Add((byte)t);
+                buf.Add((byte)(a.Value.Length >> 8));
+                buf.Add((byte)a.Value.Length);
+                buf.AddRange(a.Value);
+            }
+        }
+        return buf.ToArray();
+    }
+
+    private static bool ParseChain(in NetlinkMessage m, out (string Table, string Name, byte[] Bytes) v)
+    {
+        var bytes = Pick(m, [NFTA_CHAIN_NAME, NFTA_CHAIN_HOOK, NFTA_CHAIN_POLICY, NFTA_CHAIN_TYPE, NFTA_CHAIN_FLAGS], out var name, NFTA_CHAIN_NAME);
+        Pick(m, [NFTA_CHAIN_TABLE], out var table, NFTA_CHAIN_TABLE);
+        v = (table ?? "", name ?? "", bytes);
+        return name is not null;
+    }
+
+    private static bool ParseRule(in NetlinkMessage m, out (string Chain, byte[] Bytes) v)
+    {
+        var bytes = Pick(m, [NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS, NFTA_RULE_USERDATA], out var chain, NFTA_RULE_CHAIN);
+        v = (chain ?? "", bytes);
+        return chain is not null;
+    }
+
+    private static bool ParseSet(in NetlinkMessage m, out (string Name, byte[] Bytes) v)
+    {
+        var bytes = Pick(m, [NFTA_SET_NAME, NFTA_SET_FLAGS, NFTA_SET_KEY_TYPE, NFTA_SET_KEY_LEN, NFTA_SET_DATA_TYPE, NFTA_SET_DATA_LEN, NFTA_SET_DESC, NFTA_SET_USERDATA], out var name, NFTA_SET_NAME);
+        v = (name ?? "", bytes);
+        return name is not null;
+    }
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct NfGenMsg
+    {
+        public byte Family;
+        public byte Version;
+        public ushort ResId;
+    }
+
     public void Dispose() => _socket.Dispose();
 }
+
+/// <summary>What <see cref="NftNetlink.TryReadStructure"/> found: the digest and the names of every chain and set.</summary>
+public sealed record NftStructure(string Digest, IReadOnlyList<string> Chains, IReadOnlyList<string> Sets);
