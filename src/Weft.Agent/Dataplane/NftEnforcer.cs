@@ -21,8 +21,8 @@ public interface INftRunner
     /// <summary>Digest of the table's chains, rules and set declarations (<see cref="NftNetlink.TryReadStructure"/>), marker chains left out; null when the table does not exist.</summary>
     NftStructure? TryReadStructure();
 
-    /// <summary><c>nft -j list table inet weft</c> (with elements), or null when the table does not exist.</summary>
-    string? TryListTable();
+    /// <summary>The elements of one of the table's sets or maps (an nf_tables netlink dump).</summary>
+    List<NftElement> ListElements(INftSetLike set);
 }
 
 /// <summary>libnftables context and nf_tables netlink socket, both opened in one namespace.</summary>
@@ -40,7 +40,7 @@ public sealed class LibNftRunner(NftContext ctx, NftNetlink netlink) : INftRunne
     public void Apply(string script) => ctx.Apply(script);
     public void Commit(NftElementBatch batch) => netlink.Commit(batch);
     public string? TryListStructure() => ctx.TryListTableStructureJson(NftFamily.Inet, DesiredTable.TableName);
-    public string? TryListTable() => ctx.TryListTableJson(NftFamily.Inet, DesiredTable.TableName);
+    public List<NftElement> ListElements(INftSetLike set) => netlink.ListElements(NftFamily.Inet, DesiredTable.TableName, set);
     public NftStructure? TryReadStructure() => netlink.TryReadStructure(NftFamily.Inet, DesiredTable.TableName, NftScript.IsNotMarker);
     public void Dispose()
     {
@@ -168,13 +168,10 @@ public sealed class NftEnforcer(INftRunner nft)
     /// <summary>The kernel's elements, in the agent's canonical text.</summary>
     private DesiredTable ReadElements(CellSkeleton cell)
     {
-        var json = nft.TryListTable() ?? throw new InvalidOperationException("table inet weft vanished");
-        var table = NftJson.ReadTable(json);
         var elements = new Dictionary<string, ImmutableSortedSet<string>>(StringComparer.Ordinal);
         foreach (var set in DesiredTable.Sets)
         {
-            var have = table.FindSetOrMap(set.Name)!;
-            elements[set.Name] = ImmutableSortedSet.CreateRange(StringComparer.Ordinal, have.Elements.Select(e => DesiredTable.FromNft(set, e)));
+            elements[set.Name] = ImmutableSortedSet.CreateRange(StringComparer.Ordinal, nft.ListElements(set).Select(e => DesiredTable.FromNft(set, e)));
         }
         return new DesiredTable(cell, elements);
     }

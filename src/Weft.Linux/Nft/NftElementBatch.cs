@@ -217,4 +217,41 @@ public sealed class NftElementBatch
         }
         return pos;
     }
+
+    /// <summary>
+    /// Reads a (concatenated) key or value written as <see cref="WriteKey"/> writes it; with
+    /// <paramref name="high"/> (an interval set's NFTA_SET_ELEM_KEY_END) fields whose ends differ become ranges.
+    /// </summary>
+    public static NftValue[] ReadKey(ReadOnlySpan<byte> src, IReadOnlyList<NftDataType> types, bool bigEndianMarks, ReadOnlySpan<byte> high = default)
+    {
+        if (src.Length != KeyLength(types) || (!high.IsEmpty && high.Length != src.Length))
+            throw new NetlinkFormatException($"element key of {src.Length} bytes for a key of {KeyLength(types)}");
+        var values = new NftValue[types.Count];
+        int pos = 0;
+        for (int f = 0; f < types.Count; f++)
+        {
+            var t = types[f];
+            int padded = (FieldLength(t) + 3) & ~3;
+            var lo = Field(t, src.Slice(pos, padded), bigEndianMarks);
+            values[f] = lo;
+            if (!high.IsEmpty && t != NftDataType.IfName)
+            {
+                var hi = Field(t, high.Slice(pos, padded), bigEndianMarks);
+                if (hi != lo) values[f] = NftValue.Range(t, lo, hi);
+            }
+            pos += padded;
+        }
+        return values;
+    }
+
+    private static NftValue Field(NftDataType t, ReadOnlySpan<byte> d, bool bigEndianMarks) => t switch
+    {
+        NftDataType.Ipv4Addr => NftValue.Single(t, BinaryPrimitives.ReadUInt32BigEndian(d)),
+        NftDataType.Ipv6Addr => NftValue.Single(t, BinaryPrimitives.ReadUInt128BigEndian(d)),
+        NftDataType.Mark => NftValue.Single(t, bigEndianMarks ? BinaryPrimitives.ReadUInt32BigEndian(d) : System.Runtime.InteropServices.MemoryMarshal.Read<uint>(d)),
+        NftDataType.InetProto => NftValue.Single(t, d[0]),
+        NftDataType.InetService => NftValue.Single(t, BinaryPrimitives.ReadUInt16BigEndian(d)),
+        NftDataType.IfName => NftValue.IfName(Encoding.ASCII.GetString(d[..(d.IndexOf((byte)0) is var z and >= 0 ? z : d.Length)])),
+        _ => throw new NotSupportedException($"type {t}"),
+    };
 }

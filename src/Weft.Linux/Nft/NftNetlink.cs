@@ -80,6 +80,69 @@ public sealed class NftNetlink : IDisposable
         return new NftStructure(digest, chains.Select(c => c.Name).ToArray(), sets.Select(s => s.Name).ToArray());
     }
 
+    /// <summary>
+    /// The elements of a set or map as the kernel holds them (an NFT_MSG_GETSETELEM dump decoded with
+    /// the set's types; no libnftables, so no JSON of the whole set). Throws
+    /// <see cref="NetlinkException"/> ENOENT when the table or set does not exist.
+    /// </summary>
+    public List<NftElement> ListElements(NftFamily family, string table, INftSetLike set)
+    {
+        NftName.Validate(table, nameof(table));
+        bool interval = (set.Flags & NftSetFlags.Interval) != 0;
+        if (interval && set.KeyTypes.Count < 2) throw new NotSupportedException($"set {set.Name}: single-field interval sets are not decoded");
+        var w = NetlinkWriter.Pooled(128);
+        byte[] request;
+        try
+        {
+            w.BeginMessage((ushort)(NftElementBatch.NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETSETELEM), 0);
+            w.WriteBytes([NftElementBatch.Proto(family), 0, 0, 0]);
+            w.AttrString(NftElementBatch.NFTA_SET_ELEM_LIST_TABLE, table);
+            w.AttrString(NftElementBatch.NFTA_SET_ELEM_LIST_SET, set.Name);
+            w.EndMessage();
+            request = w.Written.ToArray();
+        }
+        finally
+        {
+            w.Dispose();
+        }
+        var pages = _socket.Dump(request, (in NetlinkMessage m, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out List<NftElement> list) =>
+        {
+            list = [];
+            foreach (var a in m.Attributes<NfGenMsg>())
+            {
+                if (a.Type != NftElementBatch.NFTA_SET_ELEM_LIST_ELEMENTS) continue;
+                foreach (var e in a.Nested())
+                {
+                    ReadOnlySpan<byte> key = default, end = default, data = default;
+                    foreach (var x in e.Nested())
+                    {
+                        switch (x.Type)
+                        {
+                            case NftElementBatch.NFTA_SET_ELEM_KEY: key = DataValue(x.Value); break;
+                            case NftElementBatch.NFTA_SET_ELEM_KEY_END: end = DataValue(x.Value); break;
+                            case NftElementBatch.NFTA_SET_ELEM_DATA: data = DataValue(x.Value); break;
+                        }
+                    }
+                    if (key.IsEmpty) continue; // a catch-all element
+                    var k = NftElementBatch.ReadKey(key, set.KeyTypes, interval, interval ? end : default);
+                    list.Add(set.ValueTypes.Count > 0 ? new NftElement(k, NftElementBatch.ReadKey(data, set.ValueTypes, false)) : new NftElement(k));
+                }
+            }
+            return true;
+        }, "nft dump set elements");
+        return pages.SelectMany(p => p).ToList();
+    }
+
+    private static ReadOnlySpan<byte> DataValue(ReadOnlySpan<byte> nest)
+    {
+        foreach (var v in new NetlinkAttributes(nest))
+        {
+            if (v.Type == NftElementBatch.NFTA_DATA_VALUE) return v.Value;
+        }
+        return default;
+    }
+
+    private const ushort NFT_MSG_GETSETELEM = 13;
     private const ushort NFT_MSG_GETTABLE = 1;
     private const ushort NFT_MSG_GETCHAIN = 4;
     private const ushort NFT_MSG_GETRULE = 7;

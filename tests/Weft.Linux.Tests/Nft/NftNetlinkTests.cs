@@ -58,6 +58,7 @@ public class NftNetlinkTests
         foreach (var s in Sets)
         {
             Assert.Equal(sample[s.Name].ToHashSet(), nft.ListElements(NftFamily.Inet, "weft", s.Name).ToHashSet());
+            Assert.Equal(sample[s.Name].ToHashSet(), nl.ListElements(NftFamily.Inet, "weft", s).ToHashSet()); // our own dump decoder agrees
         }
         // nft's own text listing agrees (e.g. the interval element keeps its range, the mark its value).
         string text = ns.Exec("nft", "list", "table", "inet", "weft");
@@ -89,8 +90,34 @@ public class NftNetlinkTests
 
         Assert.Equal(Errno.ENOENT, e.Errno);
         Assert.Empty(nft.ListElements(NftFamily.Inet, "weft", "addrs"));
+        Assert.Equal(Errno.ENOENT, Assert.Throws<NetlinkException>(() => nl.ListElements(NftFamily.Inet, "weft", new NftSet("nosuch", [NftDataType.Ipv4Addr], NftSetFlags.None, []))).Errno);
         var missing = new NftElementBatch().Add(NftFamily.Inet, "weft", new NftSet("nosuch", [NftDataType.Ipv4Addr], NftSetFlags.None, []), [NftElement.Of(Ip("10.0.0.1"))]);
         Assert.Equal(Errno.ENOENT, Assert.Throws<NetlinkException>(() => nl.Commit(missing)).Errno);
+    }
+
+    [RootFact]
+    public void Structure_digest_ignores_elements_and_handles_and_sees_a_rule_deleted_by_hand()
+    {
+        using var ns = TestNetns.Create("nftnl");
+        using NftContext nft = NftContext.Open(ns.Ns);
+        using NftNetlink nl = NftNetlink.Open(ns.Ns);
+        Assert.Null(nl.TryReadStructure(NftFamily.Inet, "weft"));
+        const string Rules = "add chain inet weft c { type filter hook forward priority 0; policy accept; }\n" +
+            "add rule inet weft c ip saddr @addrs accept\nadd rule inet weft c meta mark . ip daddr . meta l4proto . th dport @exact drop\n";
+        nft.Apply(Skeleton() + Rules);
+        nft.Apply("add table inet other\nadd chain inet other c\n"); // chains of other tables do not count
+        var a = nl.TryReadStructure(NftFamily.Inet, "weft")!;
+        Assert.Contains("c", a.Chains);
+        Assert.DoesNotContain("other", a.Chains);
+
+        nft.Apply("add element inet weft addrs { 10.0.0.1 }\n");
+        Assert.Equal(a.Digest, nl.TryReadStructure(NftFamily.Inet, "weft")!.Digest);
+        nft.Apply("delete table inet weft\n" + Skeleton() + Rules); // rebuilt: new handles, same structure
+        Assert.Equal(a.Digest, nl.TryReadStructure(NftFamily.Inet, "weft")!.Digest);
+
+        long handle = NftJson.ReadRules(nft.RunJson("list chain inet weft c"))[0].Handle;
+        nft.Apply($"delete rule inet weft c handle {handle}\n");
+        Assert.NotEqual(a.Digest, nl.TryReadStructure(NftFamily.Inet, "weft")!.Digest);
     }
 
     [RootFact]
@@ -113,5 +140,7 @@ public class NftNetlinkTests
 
         Assert.Equal(many.ToHashSet(), nft.ListElements(NftFamily.Inet, "weft", "exact").ToHashSet());
         Assert.Equal(spans.ToHashSet(), nft.ListElements(NftFamily.Inet, "weft", "ranges").ToHashSet());
+        Assert.Equal(many.ToHashSet(), nl.ListElements(NftFamily.Inet, "weft", exact).ToHashSet()); // a multi-part dump
+        Assert.Equal(spans.ToHashSet(), nl.ListElements(NftFamily.Inet, "weft", ranges).ToHashSet());
     }
 }
