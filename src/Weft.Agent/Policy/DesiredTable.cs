@@ -79,25 +79,36 @@ public sealed class DesiredTable
 
     private static NftValue[] Fields(IReadOnlyList<NftDataType> types, string text, string element)
     {
-        var parts = text.Split(" . ");
-        if (parts.Length != types.Count) throw new FormatException($"'{element}': {parts.Length} fields, {types.Count} expected");
-        var values = new NftValue[parts.Length];
-        for (var i = 0; i < parts.Length; i++)
+        var values = new NftValue[types.Count];
+        var rest = text.AsSpan();
+        for (var i = 0; i < values.Length; i++)
         {
-            var p = parts[i];
+            var sep = rest.IndexOf(" . ", StringComparison.Ordinal);
+            if ((sep < 0) != (i == values.Length - 1)) throw new FormatException($"'{element}': {types.Count} fields expected");
+            var p = sep < 0 ? rest : rest[..sep];
+            rest = sep < 0 ? default : rest[(sep + 3)..];
             values[i] = types[i] switch
             {
-                NftDataType.Ipv4Addr => NftValue.Address(IPAddress.Parse(p)),
-                NftDataType.Mark => NftValue.Mark(uint.Parse(p.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture)),
-                NftDataType.InetProto => NftValue.Protocol(p),
+                NftDataType.Ipv4Addr => NftValue.Ipv4(Ipv4(p, element)),
+                NftDataType.Mark when p.StartsWith("0x") => NftValue.Mark(uint.Parse(p[2..], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture)),
+                NftDataType.InetProto => p is "tcp" ? NftValue.Tcp : p is "udp" ? NftValue.Udp : NftValue.Protocol(p.ToString()),
                 NftDataType.InetService => p.IndexOf('-') is var dash and > 0
-                    ? NftValue.PortRange(ushort.Parse(p.AsSpan(0, dash), CultureInfo.InvariantCulture), ushort.Parse(p.AsSpan(dash + 1), CultureInfo.InvariantCulture))
+                    ? NftValue.PortRange(ushort.Parse(p[..dash], CultureInfo.InvariantCulture), ushort.Parse(p[(dash + 1)..], CultureInfo.InvariantCulture))
                     : NftValue.Port(ushort.Parse(p, CultureInfo.InvariantCulture)),
-                NftDataType.IfName => NftValue.IfName(p.Trim('"')),
-                _ => throw new FormatException($"'{element}': type {types[i]}"),
+                NftDataType.IfName => NftValue.IfName(p.Trim('"').ToString()),
+                _ => throw new FormatException($"'{element}': field {i + 1} ({types[i]})"),
             };
         }
         return values;
+    }
+
+    private static uint Ipv4(ReadOnlySpan<char> s, string element)
+    {
+        if (!IPAddress.TryParse(s, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            throw new FormatException($"'{element}': '{s}' is not an IPv4 address");
+        Span<byte> b = stackalloc byte[4];
+        a.TryWriteBytes(b, out _);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b);
     }
 
     /// <summary>The canonical text of an element read back from the kernel (inverse of <see cref="ToNft"/>).</summary>
