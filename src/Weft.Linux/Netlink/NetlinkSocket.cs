@@ -176,34 +176,45 @@ public sealed unsafe class NetlinkSocket : IDisposable
 
     /// <summary>
     /// Sends several messages in one datagram (an nfnetlink batch: BATCH_BEGIN, requests, BATCH_END)
-    /// and waits for the answer to each message that carries NLM_F_ACK, identified by sequence
-    /// numbers <paramref name="firstSeq"/>..+<paramref name="acks"/>-1 (the caller numbers the messages). Throws <see cref="NetlinkException"/> with the first error the
-    /// kernel reports; a refused batch is aborted by the kernel as a whole.
+    /// whose sequence numbers the caller set within <paramref name="firstSeq"/>..<paramref name="lastSeq"/>,
+    /// then an NLMSG_NOOP with NLM_F_ACK (sequence <paramref name="lastSeq"/>+1) as a separate
+    /// datagram. The kernel processes a batch inside sendmsg and queues all its answers before the
+    /// NOOP's ACK, so reading up to that ACK collects every answer however many messages failed or
+    /// asked for an ACK. Throws <see cref="NetlinkException"/> with the first error reported (the
+    /// kernel then aborted the whole batch).
     /// </summary>
-    public void RequestBatch(ReadOnlySpan<byte> messages, uint firstSeq, int acks, string operation)
+    public void RequestBatch(ReadOnlySpan<byte> messages, uint firstSeq, uint lastSeq, string operation)
     {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             _transport.EnsureSendBuffer(messages.Length);
             _transport.Send(messages, operation);
+            uint sentinel = lastSeq + 1;
+            Span<byte> noop = stackalloc byte[Nl.NLMSG_HDRLEN];
+            BinaryPrimitives.WriteUInt32LittleEndian(noop, (uint)Nl.NLMSG_HDRLEN);
+            BinaryPrimitives.WriteUInt16LittleEndian(noop[4..], Nl.NLMSG_NOOP);
+            BinaryPrimitives.WriteUInt16LittleEndian(noop[6..], Nl.NLM_F_REQUEST | Nl.NLM_F_ACK);
+            BinaryPrimitives.WriteUInt32LittleEndian(noop[8..], sentinel);
+            BinaryPrimitives.WriteUInt32LittleEndian(noop[12..], 0);
+            _transport.Send(noop, operation);
             NetlinkException? first = null;
-            int answered = 0;
-            uint lastSeq = firstSeq + (uint)acks - 1;
-            while (answered < acks)
+            while (true)
             {
                 int n = _transport.Receive(_rx, operation);
                 foreach (var m in new NetlinkMessageReader(_rx.AsSpan(0, n)))
                 {
-                    if (m.Pid != PortId || m.Seq - firstSeq > lastSeq - firstSeq) continue; // not ours
-                    if (m.Type == Nl.NLMSG_OVERRUN) throw new NetlinkException(Errno.ENOBUFS, operation, "NLMSG_OVERRUN");
-                    if (m.Type != Nl.NLMSG_ERROR) continue;
-                    answered++;
+                    if (m.Pid != PortId || m.Type != Nl.NLMSG_ERROR) continue;
+                    if (m.Seq == sentinel)
+                    {
+                        if (first is not null) throw first;
+                        return;
+                    }
+                    if (m.Seq - firstSeq > lastSeq - firstSeq) continue; // not ours
                     try { ThrowIfError(m, operation); }
                     catch (NetlinkException e) { first ??= e; }
                 }
             }
-            if (first is not null) throw first;
         }
     }
 

@@ -32,8 +32,9 @@ public sealed class NftNetlink : IDisposable
         {
             uint first = _seq;
             var bytes = batch.Encode(first, out int acks);
-            _seq = first + (uint)acks + 2;
-            _socket.RequestBatch(bytes, first + 1, acks, "nft element batch");
+            uint last = first + (uint)acks + 1; // BATCH_END
+            _seq = last + 2;                    // after RequestBatch's NOOP
+            _socket.RequestBatch(bytes, first, last, "nft element batch");
         }
     }
 
