@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Diagnostics;
 using Weft.Agent.Policy;
 using Weft.Linux;
@@ -128,10 +127,8 @@ public sealed class NftEnforcer(INftRunner nft)
             return NftApplyKind.Full;
         }
 
-        var current = ReadElements(desired.Cell);
-        var delta = NftScript.Delta(current, desired);
-        if (!delta.IsEmpty) nft.Commit(delta.ToBatch());
-        changed = delta.Count;
+        var delta = KernelDelta(desired, out changed);
+        if (!delta.IsEmpty) nft.Commit(delta);
         if (!marked)
         {
             nft.Apply(NftScript.SkeletonSwap(desired.Cell, structure.Chains));
@@ -165,15 +162,27 @@ public sealed class NftEnforcer(INftRunner nft)
         return true;
     }
 
-    /// <summary>The kernel's elements, in the agent's canonical text.</summary>
-    private DesiredTable ReadElements(CellSkeleton cell)
+    /// <summary>
+    /// The element changes from what the kernel holds (read back over netlink) to <paramref name="desired"/>,
+    /// compared in Weft.Linux.Nft's model (values compare by what they cover: a one-port range read
+    /// back as the port is the same element), as one batch: deletions, then additions.
+    /// </summary>
+    private NftElementBatch KernelDelta(DesiredTable desired, out int changed)
     {
-        var elements = new Dictionary<string, ImmutableSortedSet<string>>(StringComparer.Ordinal);
+        var deletes = new NftElementBatch();
+        var adds = new List<(INftSetLike Set, NftElement[] Elements)>();
+        changed = 0;
         foreach (var set in DesiredTable.Sets)
         {
-            elements[set.Name] = ImmutableSortedSet.CreateRange(StringComparer.Ordinal, nft.ListElements(set).Select(e => DesiredTable.FromNft(set, e)));
+            var want = new HashSet<NftElement>(desired.Elements[set.Name].Select(e => DesiredTable.ToNft(set, e)));
+            var have = nft.ListElements(set);
+            var stale = have.Where(e => !want.Remove(e)).ToArray(); // what remains in want is missing
+            deletes.Delete(NftFamily.Inet, DesiredTable.TableName, set, stale);
+            adds.Add((set, want.ToArray()));
+            changed += stale.Length + want.Count;
         }
-        return new DesiredTable(cell, elements);
+        foreach (var (set, elements) in adds) deletes.Add(NftFamily.Inet, DesiredTable.TableName, set, elements);
+        return deletes;
     }
 
     /// <summary>Forgets what was applied, so the next apply reads the kernel's table back and repairs
