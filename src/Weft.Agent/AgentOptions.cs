@@ -21,16 +21,19 @@ public sealed record AgentOptions
     public TimeSpan Renew { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan WatchTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public string VtepName { get; init; } = "weft-vtep";
+    /// <summary>The overlay ingress router's id (its tag may reach containers' metadata ports); empty: overlay ingress off.</summary>
+    public string RouterId { get; init; } = "INGRESS_ROUTER";
 
     public const string Usage = """
         usage:
           weft-agent run --server URL --ca FILE --cert FILE --key FILE --underlay-ip IP
                          [--underlay-interface DEV] [--state-dir DIR] [--listen ADDR:PORT]
                          [--overlay CIDR] [--cell-id NAME] [--resync 30s] [--renew 30s]
+                         [--router-id INGRESS_ROUTER]   (--router-id "" turns overlay ingress off)
           weft-agent run --config FILE.json        (same names as keys: "server", "ca", "underlay-ip", …)
           weft-agent teardown --state-dir DIR [--server URL --ca FILE --cert FILE --key FILE --underlay-ip IP]
         Runs in the current network namespace (start it inside a cell's namespace with nsenter/ip netns exec).
-        Defaults: --state-dir /run/weft, --listen 127.0.0.1:8721, --overlay 10.255.0.0/16, --cell-id hostname.
+        Defaults: --state-dir /run/weft, --listen 127.0.0.1:8721, --overlay 10.255.0.0/16, --cell-id hostname, --router-id INGRESS_ROUTER.
         """;
 
     /// <summary>Parses flags; throws <see cref="ArgumentException"/> with a message saying what to fix.</summary>
@@ -73,6 +76,7 @@ public sealed record AgentOptions
                 "renew" => o with { Renew = Duration(k, v) },
                 "watch-timeout" => o with { WatchTimeout = Duration(k, v) },
                 "vtep" => o with { VtepName = v },
+                "router-id" => o with { RouterId = v.Length == 0 || Cell.ContainerRecordParser.IsSafeAppId(v) ? v : throw new ArgumentException($"--router-id: '{v}' must be 1-255 characters of [A-Za-z0-9._:-], or empty to turn overlay ingress off") },
                 _ => throw new ArgumentException($"unknown option --{k}"),
             };
         }

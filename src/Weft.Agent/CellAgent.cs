@@ -30,6 +30,7 @@ public sealed partial class CellAgent
     private volatile IReadOnlyList<LocalContainer> _containers = [];
     private long _changeSeenAt; // Stopwatch timestamp of the oldest change not yet applied (0: none)
     private int _mtu = 1450;
+    private volatile int _routerTag; // the overlay ingress router's tag (0: unknown or off)
 
     public CellAgent(AgentOptions o, IControlPlane cp, IAgentDataplane dp, ILogger log, AgentMetrics? metrics = null)
     {
@@ -52,6 +53,10 @@ public sealed partial class CellAgent
     public bool ServerReachable { get; private set; }
     public bool Ready { get; private set; }
     public long PolicyPasses => _policyLoop.Passes;
+    /// <summary>The overlay ingress router's tag in use (0: unknown, or overlay ingress off).</summary>
+    public int RouterTag => _routerTag;
+    internal bool PolicyIdle => _policyLoop.Idle;
+    internal bool RegistryIdle => _registryLoop.Idle;
 
     /// <summary>Starts everything and runs until cancelled.</summary>
     public async Task RunAsync(CancellationToken ct)
@@ -59,6 +64,7 @@ public sealed partial class CellAgent
         if (_state.ReadSnapshot() is { } snap)
         {
             _cluster = new ClusterSnapshot(snap.Revision, snap.Policies.Select(p => p.ToRule()).ToList(), snap.Leases.Select(l => l.ToLease()).ToList());
+            if (_o.RouterId.Length > 0) _routerTag = snap.RouterTag;
             LogSnapshotLoaded(snap.Revision, snap.Policies.Count, snap.Leases.Count);
         }
         _containers = _state.ReadContainers(null, CellSubnet());
@@ -74,6 +80,7 @@ public sealed partial class CellAgent
         {
             MarkChange();
             _policyLoop.Trigger(); // it re-reads the records and triggers the registry report when they changed
+            Metrics.Inc("weft_agent_container_events_total");
         });
         Ready = true;
         var tasks = new[]
@@ -187,7 +194,11 @@ public sealed partial class CellAgent
                 if (needSnapshot || Stopwatch.GetElapsedTime(lastSnapshot) > _o.Resync)
                 {
                     var started = Stopwatch.GetTimestamp();
+                    // The router's tag is asked for with every snapshot (concurrently): a policy change
+                    // can free a tag and the server hand it out again.
+                    var routerTag = RouterTagAsync(ct);
                     var snap = await _cp.SnapshotAsync(ct);
+                    await routerTag;
                     lastSnapshot = Stopwatch.GetTimestamp();
                     Metrics.Observe("weft_agent_watch_lag_seconds", Stopwatch.GetElapsedTime(started));
                     SetReachable(true);
@@ -227,6 +238,39 @@ public sealed partial class CellAgent
         }
     }
 
+    /// <summary>Get-or-create the router's tag (overlay ingress); on failure the last known tag stays (fail static).</summary>
+    private async Task RouterTagAsync(CancellationToken ct)
+    {
+        if (_o.RouterId.Length == 0) return;
+        try { _routerTag = await _cp.GetOrCreateTagAsync(_o.RouterId, "router", ct); }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { throw; }
+        catch (Exception e)
+        {
+            Metrics.Inc("weft_agent_router_tag_errors_total");
+            LogRouterTagFailed(_o.RouterId, e.Message);
+        }
+    }
+
+    /// <summary>The router for the compiler: the id's tag as a policy names it (current by definition),
+    /// else the one asked for; none when another app in the policies holds that tag.</summary>
+    private IngressRouter? Router(ClusterSnapshot cluster)
+    {
+        var id = _o.RouterId;
+        if (id.Length == 0) return null;
+        var tag = _routerTag;
+        foreach (var p in cluster.Policies)
+        {
+            if (p.SourceApp == id) { tag = p.SourceTag; break; }
+            if (p.DestinationApp == id) { tag = p.DestinationTag; break; }
+        }
+        if (tag == 0) return null;
+        foreach (var p in cluster.Policies)
+        {
+            if ((p.SourceTag == tag && p.SourceApp != id) || (p.DestinationTag == tag && p.DestinationApp != id)) return null;
+        }
+        return new IngressRouter(id, tag);
+    }
+
     /// <summary>Takes a new snapshot from the server: persists it and triggers the reconcilers.</summary>
     private void Accept(ClusterSnapshot snap)
     {
@@ -239,7 +283,7 @@ public sealed partial class CellAgent
         try
         {
             _state.WriteSnapshot(new Snapshot(snap.Revision, snap.Policies.Select(SnapshotPolicy.From).ToList(),
-                snap.Leases.Select(SnapshotLease.From).ToList(), DateTimeOffset.UtcNow));
+                snap.Leases.Select(SnapshotLease.From).ToList(), DateTimeOffset.UtcNow) { RouterTag = _routerTag });
         }
         catch (IOException e) { LogSnapshotSaveFailed(e.Message); }
     }
@@ -247,7 +291,7 @@ public sealed partial class CellAgent
     private static bool SameContainers(IReadOnlyList<LocalContainer> a, IReadOnlyList<LocalContainer> b)
     {
         static string Key(LocalContainer c) =>
-            $"{c.ContainerId}/{c.IfName}/{c.Ip}/{c.AppId}/{c.AppName}/{c.SpaceId}/{c.InstanceIndex}/{string.Join(',', c.Ports)}";
+            $"{c.ContainerId}/{c.IfName}/{c.Ip}/{c.AppId}/{c.AppName}/{c.SpaceId}/{c.OrgId}/{c.InstanceIndex}/{string.Join(',', c.Ports)}";
         return a.Count == b.Count && a.Select(Key).Order(StringComparer.Ordinal).SequenceEqual(b.Select(Key).Order(StringComparer.Ordinal), StringComparer.Ordinal);
     }
 
@@ -286,10 +330,14 @@ public sealed partial class CellAgent
         var underlays = cluster.Leases.Select(l => l.UnderlayIp).ToList();
         if (_lease is { } own && !underlays.Contains(own.UnderlayIp)) underlays.Add(own.UnderlayIp);
         var stats = new CompileStats();
-        var desired = PolicyCompiler.Compute(new PolicyInputs(new CellSkeleton(_o.UnderlayIp, _o.Overlay), cluster.Policies, containers, underlays), stats);
+        var desired = PolicyCompiler.Compute(new PolicyInputs(new CellSkeleton(_o.UnderlayIp, _o.Overlay), cluster.Policies, containers, underlays)
+        {
+            Router = Router(cluster),
+        }, stats);
         Metrics.Set("weft_agent_skipped_container_records", broken.Count + stats.SkippedContainers);
         Metrics.Set("weft_agent_skipped_policies", stats.SkippedPolicies);
         Metrics.Set("weft_agent_skipped_port_mappings", stats.SkippedPortMappings);
+        Metrics.Set("weft_agent_skipped_ports", stats.SkippedPorts);
         if (reason == ReconcileReason.Resync) _dp.Nft.Invalidate(); // read the kernel back and repair drift
         NftApplyResult r;
         try { r = _dp.Nft.Apply(desired); }
@@ -361,10 +409,18 @@ public sealed partial class CellAgent
     public AgentStateView View() => new(
         _o.CellId, _o.UnderlayIp.ToString(), _lease?.Subnet.ToString(), _lease?.VtepMac, _mtu, ServerReachable, _cluster?.Revision,
         _cluster?.Policies.Count ?? 0, _cluster?.Leases.Count ?? 0,
-        _containers.Select(c => new AgentContainerView(c.ContainerId, c.IfName, c.Ip.ToString(), c.HostVeth, c.AppId)).ToList(),
+        _containers.Select(c => new AgentContainerView(c.ContainerId, c.IfName, c.Ip.ToString(), c.HostVeth, c.AppId)
+        {
+            Ports = [.. c.Ports],
+            PortMappings = c.PortMappings.Select(m => $"{m.Protocol}/{m.HostPort}->{m.ContainerPort}").ToList(),
+        }).ToList(),
         _applied?.Elements.ToDictionary(e => e.Key, e => e.Value.ToList()) ?? [],
         _overlay?.Routes.Select(r => $"{r.Dst} via {r.Gateway}").Order(StringComparer.Ordinal).ToList() ?? [],
-        _overlay?.Fdb.Select(f => $"{f.Mac} dst {f.Dst}").Order(StringComparer.Ordinal).ToList() ?? []);
+        _overlay?.Fdb.Select(f => $"{f.Mac} dst {f.Dst}").Order(StringComparer.Ordinal).ToList() ?? [])
+    {
+        RouterId = _o.RouterId.Length > 0 ? _o.RouterId : null,
+        RouterTag = _cluster is { } c && Router(c) is { } r ? r.Tag : null,
+    };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "loaded last snapshot: revision {Revision}, {Policies} policies, {Leases} leases")]
     private partial void LogSnapshotLoaded(long revision, int policies, int leases);
@@ -396,12 +452,23 @@ public sealed partial class CellAgent
     private partial void LogOverlayError(string error);
     [LoggerMessage(Level = LogLevel.Warning, Message = "registry report failed: {Error}")]
     private partial void LogRegistryFailed(string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "cannot get the tag of router {Router}, keeping the last one: {Error}")]
+    private partial void LogRouterTagFailed(string router, string error);
     [LoggerMessage(Level = LogLevel.Warning, Message = "lease release failed: {Error}")]
     private static partial void LogReleaseFailed(ILogger logger, string error);
 }
 
-public sealed record AgentContainerView(string ContainerId, string IfName, string Ip, string HostVeth, string AppId);
+public sealed record AgentContainerView(string ContainerId, string IfName, string Ip, string HostVeth, string AppId)
+{
+    public List<int> Ports { get; init; } = [];
+    public List<string> PortMappings { get; init; } = [];
+}
 
 public sealed record AgentStateView(string CellId, string UnderlayIp, string? Subnet, string? VtepMac, int Mtu, bool ServerReachable,
     long? Revision, int Policies, int Leases, List<AgentContainerView> Containers, Dictionary<string, List<string>> Table,
-    List<string> Routes, List<string> Fdb);
+    List<string> Routes, List<string> Fdb)
+{
+    /// <summary>The overlay ingress router's id and the tag enforced for it (null: off or unknown).</summary>
+    public string? RouterId { get; init; }
+    public int? RouterTag { get; init; }
+}

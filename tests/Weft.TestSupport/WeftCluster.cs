@@ -149,7 +149,10 @@ public sealed class WeftCluster : IDisposable
     /// namespace with <c>{"type":"weft-cni","stateDir":…}</c>; the plugin allocates the IP from the
     /// agent's lease, writes the record and notifies the agent.
     /// </summary>
-    public FabricContainer AddContainerWithCni(string cell, string name, string appId)
+    /// <param name="ports">The container's metadata ports (<c>WEFT_PORTS</c>, comma-separated).</param>
+    /// <param name="portMappings">Host port → container port (TCP), passed as <c>runtimeConfig.portMappings</c>.</param>
+    public FabricContainer AddContainerWithCni(string cell, string name, string appId, string ports = "8080",
+        IReadOnlyList<(int HostPort, int ContainerPort)>? portMappings = null)
     {
         var ns = Fabric.AddNamespace(name);
         var psi = new ProcessStartInfo("nsenter") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -160,9 +163,11 @@ public sealed class WeftCluster : IDisposable
         psi.Environment["CNI_NETNS"] = $"/run/netns/{ns}";
         psi.Environment["CNI_IFNAME"] = "eth0";
         psi.Environment["CNI_PATH"] = Path.Combine(Root, "bin");
-        psi.Environment["CNI_ARGS"] = $"WEFT_APP_ID={appId};WEFT_APP_NAME={AppName(appId)};WEFT_SPACE_ID=space;WEFT_ORG_ID=org;WEFT_INSTANCE_INDEX=0;WEFT_PORTS=8080";
+        psi.Environment["CNI_ARGS"] = $"WEFT_APP_ID={appId};WEFT_APP_NAME={AppName(appId)};WEFT_SPACE_ID=space;WEFT_ORG_ID=org;WEFT_INSTANCE_INDEX=0;WEFT_PORTS={ports}";
         using var p = Process.Start(psi)!;
-        p.StandardInput.Write($"{{\"cniVersion\":\"1.1.0\",\"name\":\"weft\",\"type\":\"weft-cni\",\"stateDir\":\"{StateDir(cell)}\"}}");
+        var runtimeConfig = portMappings is null ? "" :
+            ",\"runtimeConfig\":{\"portMappings\":[" + string.Join(',', portMappings.Select(m => $"{{\"hostPort\":{m.HostPort},\"containerPort\":{m.ContainerPort},\"protocol\":\"tcp\"}}")) + "]}";
+        p.StandardInput.Write($"{{\"cniVersion\":\"1.1.0\",\"name\":\"weft\",\"type\":\"weft-cni\",\"stateDir\":\"{StateDir(cell)}\"{runtimeConfig}}}");
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEnd();
         var stderr = p.StandardError.ReadToEnd();

@@ -20,7 +20,12 @@ public sealed record Snapshot(
     [property: JsonPropertyName("revision")] long Revision,
     [property: JsonPropertyName("policies")] List<SnapshotPolicy> Policies,
     [property: JsonPropertyName("leases")] List<SnapshotLease> Leases,
-    [property: JsonPropertyName("savedAt")] DateTimeOffset SavedAt);
+    [property: JsonPropertyName("savedAt")] DateTimeOffset SavedAt)
+{
+    /// <summary>The overlay ingress router's tag (0: not known); see <see cref="IngressRouter"/>.</summary>
+    [JsonPropertyName("routerTag")]
+    public int RouterTag { get; init; }
+}
 
 public sealed record SnapshotPolicy(string SourceApp, int SourceTag, string DestinationApp, int DestinationTag, string Protocol, int StartPort, int EndPort)
 {
@@ -159,6 +164,8 @@ public static class ContainerRecordParser
         return new LocalContainer(Req("containerId"), Req("ifName"), ip, Req("hostVeth"), app, mappings)
         {
             SpaceId = r.TryGetProperty("spaceId", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null,
+            OrgId = r.TryGetProperty("orgId", out var o) && o.ValueKind == JsonValueKind.String && o.GetString() is { Length: > 0 and <= MaxAppIdLength } org
+                && !org.Any(char.IsControl) ? org : null,
             // A name is only shown, never enforced: one that is too long or has control characters is dropped, not the record.
             AppName = r.TryGetProperty("appName", out var n) && n.ValueKind == JsonValueKind.String && n.GetString() is { Length: > 0 and <= MaxAppIdLength } name
                 && !name.Any(char.IsControl) ? name : null,

@@ -34,6 +34,9 @@ public static class PolicyCompiler
             tagOf.TryAdd(p.SourceApp, p.SourceTag);
             tagOf.TryAdd(p.DestinationApp, p.DestinationTag);
         }
+        // The router's containers send with the router tag even when no policy names the router.
+        var router = inputs.Router is { Tag: >= 1 and <= 0xffff, AppId.Length: > 0 } r ? r : null;
+        if (router is not null) tagOf.TryAdd(router.AppId, router.Tag);
 
         var srcTag = Builder();
         var localIps = Builder();
@@ -76,6 +79,22 @@ public static class PolicyCompiler
                 l.Add((p.StartPort, p.EndPort));
             }
         }
+        // Overlay ingress: the router's tag may reach each local container's metadata ports (TCP, as
+        // CF's policy agent does); merged with policy ranges of the same (tag, IP, protocol).
+        if (router is not null)
+        {
+            foreach (var c in byApp.Values.SelectMany(l => l))
+            {
+                foreach (var port in c.Ports)
+                {
+                    if (!IsPort(port)) { stats.SkippedPorts++; continue; }
+                    var key = (router.Tag, c.Ip.ToString(), "tcp");
+                    if (!ranges.TryGetValue(key, out var l)) ranges[key] = l = [];
+                    l.Add((port, port));
+                }
+            }
+        }
+
         var allow = Builder();
         var allowRanges = Builder();
         foreach (var ((tag, ip, proto), list) in ranges)
@@ -150,4 +169,6 @@ public sealed class CompileStats
     public int SkippedPolicies { get; set; }
     public int SkippedContainers { get; set; }
     public int SkippedPortMappings { get; set; }
+    /// <summary>Metadata ports outside 1..65535 (not opened to the router).</summary>
+    public int SkippedPorts { get; set; }
 }

@@ -15,11 +15,24 @@ public sealed record LocalContainer(string ContainerId, string IfName, IPAddress
     IReadOnlyList<PortMapping> PortMappings)
 {
     public string? SpaceId { get; init; }
+    /// <summary>The app's organization (record <c>orgId</c>, CF metadata <c>org_id</c>), reported to the registry as <c>org_id</c>.</summary>
+    public string? OrgId { get; init; }
     /// <summary>The app's human-readable name (record <c>appName</c>), reported to the registry as <c>app_name</c>.</summary>
     public string? AppName { get; init; }
     public int? InstanceIndex { get; init; }
+    /// <summary>The container's own ports (CF <c>metadata.ports</c>): where its app listens for router traffic.
+    /// The router's tag may reach them over the overlay (TCP) without a policy; see <see cref="PolicyInputs.Router"/>.</summary>
     public IReadOnlyList<int> Ports { get; init; } = [];
 }
+
+/// <summary>
+/// The overlay ingress router (CF's VXLAN policy agent with <c>enable_overlay_ingress_rules</c>): traffic
+/// carrying <paramref name="Tag"/> may reach every local container's metadata ports over TCP, and a local
+/// container of app <paramref name="AppId"/> sends with that tag.
+/// </summary>
+/// <param name="AppId">The router's id in the policy server's tag table (CF: <c>INGRESS_ROUTER</c>).</param>
+/// <param name="Tag">Its tag (1..65535), from <c>PUT /networking/v1/internal/tags {"id":AppId,"type":"router"}</c>.</param>
+public sealed record IngressRouter(string AppId, int Tag);
 
 /// <summary>The fixed part of the table: things that change only when the cell itself changes.</summary>
 /// <param name="CellIp">The cell's underlay IP (port mappings DNAT from it).</param>
@@ -33,4 +46,8 @@ public sealed record PolicyInputs(
     CellSkeleton Cell,
     IReadOnlyList<PolicyRule> Policies,
     IReadOnlyList<LocalContainer> Containers,
-    IReadOnlyList<IPAddress> CellUnderlayIps);
+    IReadOnlyList<IPAddress> CellUnderlayIps)
+{
+    /// <summary>The overlay ingress router, or null when overlay ingress is off or its tag is not known yet.</summary>
+    public IngressRouter? Router { get; init; }
+}

@@ -33,6 +33,9 @@ public sealed class AgentMetrics
         Describe("weft_agent_renew_failures_total", "counter", "Lease renewals that failed.");
         Describe("weft_agent_watch_errors_total", "counter", "Watch or snapshot calls that failed.");
         Describe("weft_agent_registry_reports_total", "counter", "Container sets reported to the server's registry.");
+        Describe("weft_agent_skipped_ports", "gauge", "Metadata ports outside 1-65535 (not opened to the router) in the last pass.");
+        Describe("weft_agent_container_events_total", "counter", "Container record events (inotify on containers/, datagrams on agent.sock).");
+        Describe("weft_agent_router_tag_errors_total", "counter", "Failed requests for the overlay ingress router's tag (the last one is kept).");
     }
 
     private void Describe(string name, string type, string help) => _meta[name] = (type, help);

@@ -15,6 +15,7 @@ public sealed class ReconcileLoop
     private readonly TimeSpan _maxBackoff;
     private readonly SemaphoreSlim _signal = new(0, 1);
     private int _pending;
+    private int _running;
     private long _passes;
     private long _failures;
 
@@ -31,6 +32,10 @@ public sealed class ReconcileLoop
     public long Passes => Interlocked.Read(ref _passes);
     public long Failures => Interlocked.Read(ref _failures);
 
+    /// <summary>True when no pass is running and none is asked for: every trigger so far has been served
+    /// by a pass that started after it (or the loop has not started; a retry after a failed pass may still be due).</summary>
+    public bool Idle => Volatile.Read(ref _pending) == 0 && Volatile.Read(ref _running) == 0;
+
     /// <summary>Asks for a pass soon. Cheap, thread-safe, never blocks; repeated calls coalesce.</summary>
     public void Trigger()
     {
@@ -46,12 +51,14 @@ public sealed class ReconcileLoop
         var reason = ReconcileReason.Start;
         while (!ct.IsCancellationRequested)
         {
+            Volatile.Write(ref _running, 1); // before clearing _pending: Idle is never true in between
             Interlocked.Exchange(ref _pending, 0);
             bool ok;
             try { ok = await _reconcile(reason, ct).ConfigureAwait(false); }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
             catch (Exception) { ok = false; }
             Interlocked.Increment(ref _passes);
+            Volatile.Write(ref _running, 0);
             if (!ok)
             {
                 Interlocked.Increment(ref _failures);

@@ -26,6 +26,9 @@ public interface IControlPlane
     /// <summary>Long-poll: returns when the revision passes <paramref name="since"/> or after <paramref name="timeout"/>.</summary>
     Task<(long Revision, IReadOnlyList<string> Changed)> WatchAsync(long since, TimeSpan timeout, CancellationToken ct);
     Task RegisterAsync(string cellId, IPAddress underlayIp, IReadOnlyList<LocalContainer> containers, CancellationToken ct);
+    /// <summary>Get-or-create the tag of a non-app group (CF: <c>PUT /networking/v1/internal/tags</c>,
+    /// e.g. <c>{"id":"INGRESS_ROUTER","type":"router"}</c>); returns its number.</summary>
+    Task<int> GetOrCreateTagAsync(string id, string type, CancellationToken ct);
 }
 
 /// <summary>
@@ -112,6 +115,21 @@ public sealed class HttpControlPlane : IControlPlane, IDisposable
             WireFormat.RegistrationJson(underlayIp, containers), ct);
     }
 
+    public async Task<int> GetOrCreateTagAsync(string id, string type, CancellationToken ct)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", id);
+            w.WriteString("type", type);
+            w.WriteEndObject();
+        }
+        using var doc = await SendAsync(HttpMethod.Put, "/networking/v1/internal/tags", Encoding.UTF8.GetString(ms.ToArray()), ct);
+        var tag = PolicyCompiler.ParseTag(doc.RootElement.TryGetProperty("tag", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null);
+        return tag != 0 ? tag : throw new FormatException($"the server returned no valid tag for {id}");
+    }
+
     private async Task<JsonDocument> SendAsync(HttpMethod method, string path, string? body, CancellationToken ct)
     {
         using var req = new HttpRequestMessage(method, path);
@@ -190,6 +208,7 @@ public static class WireFormat
                 w.WriteString("app_id", c.AppId);
                 if (c.AppName is not null) w.WriteString("app_name", c.AppName);
                 if (c.SpaceId is not null) w.WriteString("space_id", c.SpaceId);
+                if (c.OrgId is not null) w.WriteString("org_id", c.OrgId);
                 w.WriteNumber("instance_index", c.InstanceIndex ?? 0);
                 w.WriteString("ip", c.Ip.ToString());
                 w.WriteStartArray("ports");

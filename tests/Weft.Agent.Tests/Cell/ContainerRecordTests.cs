@@ -77,6 +77,27 @@ public sealed class ContainerRecordTests : IDisposable
     }
 
     [Fact]
+    public void The_org_id_and_ports_are_read_from_the_record_and_the_org_is_reported_as_org_id()
+    {
+        var json = """
+            {"containerId":"c0ffee","ifName":"eth0","ip":"10.255.12.2","netns":"/run/netns/x","hostVeth":"w-010255012002","appId":"app-guid","spaceId":"space-guid","orgId":"org-guid","instanceIndex":2,"ports":[8080,2222],"portMappings":[{"hostPort":61012,"containerPort":8080,"protocol":"tcp"}],"createdAt":"2026-11-21T22:00:00Z"}
+            """u8;
+        var c = ContainerRecordParser.Parse(json);
+        Assert.Equal("org-guid", c.OrgId);
+        Assert.Equal([8080, 2222], c.Ports);
+        var noOrg = ContainerRecordParser.Parse(System.Text.Encoding.UTF8.GetBytes(Record("d00d", "10.255.12.3", "w-010255012003", "other-guid")));
+        Assert.Null(noOrg.OrgId);
+
+        using var doc = System.Text.Json.JsonDocument.Parse(Weft.Agent.Server.WireFormat.RegistrationJson(IPAddress.Parse("198.18.0.11"), [c, noOrg]));
+        var sent = doc.RootElement.GetProperty("containers").EnumerateArray().ToDictionary(e => e.GetProperty("container_id").GetString()!);
+        Assert.Equal("org-guid", sent["c0ffee"].GetProperty("org_id").GetString());
+        Assert.Equal("space-guid", sent["c0ffee"].GetProperty("space_id").GetString());
+        Assert.Equal(2, sent["c0ffee"].GetProperty("instance_index").GetInt32());
+        Assert.Equal([8080, 2222], sent["c0ffee"].GetProperty("ports").EnumerateArray().Select(p => p.GetInt32()));
+        Assert.False(sent["d00d"].TryGetProperty("org_id", out _));
+    }
+
+    [Fact]
     public void Host_veth_name_matches_weft_cni() =>
         Assert.Equal("w-010255012002", PolicyCompiler.HostVethName(IPAddress.Parse("10.255.12.2")));
 }

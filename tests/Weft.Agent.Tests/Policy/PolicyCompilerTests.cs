@@ -165,4 +165,56 @@ public class NftDeltaTests
         }
         Assert.Equal([(0x10, 100u), (0x0a0e, 101u), (0x0a0c, 102u), (0x11, 103u)], types);
     }
+
+    // Overlay ingress (CF policy agent, enable_overlay_ingress_rules): the router's tag reaches each
+    // local container's metadata ports over TCP, without a policy.
+    private static LocalContainer WithPorts(LocalContainer c, params int[] ports) => c with { Ports = ports };
+
+    [Fact]
+    public void The_router_tag_may_reach_every_local_metadata_port_over_tcp()
+    {
+        var stats = new CompileStats();
+        var t = PolicyCompiler.Compute(Inputs([],
+            WithPorts(Container("c1", "10.255.12.2", "backend"), 8080, 2222),
+            WithPorts(Container("c2", "10.255.12.3", "frontend"), 9000, 0, 70000),
+            Container("c3", "10.255.12.4", "no-ports")) with { Router = new IngressRouter("INGRESS_ROUTER", 0x00ff) }, stats);
+        Assert.Equal(
+        [
+            "0x000000ff . 10.255.12.2 . tcp . 2222",
+            "0x000000ff . 10.255.12.2 . tcp . 8080",
+            "0x000000ff . 10.255.12.3 . tcp . 9000",
+        ], t.Elements["allow"]);
+        Assert.Empty(t.Elements["allow_ranges"]);
+        Assert.Equal(2, stats.SkippedPorts); // 0 and 70000
+        Assert.Empty(t.Elements["src_tag"]); // no router container here, no policies
+    }
+
+    [Fact]
+    public void Without_a_router_metadata_ports_open_nothing()
+    {
+        var t = PolicyCompiler.Compute(Inputs([], WithPorts(Container("c1", "10.255.12.2", "backend"), 8080)));
+        Assert.Empty(t.Elements["allow"]);
+        var zero = PolicyCompiler.Compute(Inputs([], WithPorts(Container("c1", "10.255.12.2", "backend"), 8080)) with { Router = new IngressRouter("INGRESS_ROUTER", 0) });
+        Assert.Empty(zero.Elements["allow"]);
+    }
+
+    [Fact]
+    public void A_router_container_sends_with_the_router_tag()
+    {
+        var t = PolicyCompiler.Compute(Inputs([],
+            Container("r1", "10.255.12.9", "INGRESS_ROUTER"),
+            Container("c2", "10.255.12.3", "frontend")) with { Router = new IngressRouter("INGRESS_ROUTER", 0x00ff) });
+        Assert.Equal(["10.255.12.9 : 0x000000ff"], t.Elements["src_tag"]);
+    }
+
+    [Fact]
+    public void Router_ports_merge_with_policy_ranges_of_the_same_tag()
+    {
+        // A policy from the router to the backend on 8081-8090 and the backend's metadata port 8080:
+        // one interval, no overlapping elements (nft refuses them).
+        var t = PolicyCompiler.Compute(Inputs([new PolicyRule("INGRESS_ROUTER", 0x00ff, "backend", 2, "tcp", 8081, 8090)],
+            WithPorts(Container("c1", "10.255.12.2", "backend"), 8080, 8085)) with { Router = new IngressRouter("INGRESS_ROUTER", 0x00ff) });
+        Assert.Equal(["0x000000ff . 10.255.12.2 . tcp . 8080-8090"], t.Elements["allow_ranges"]);
+        Assert.Empty(t.Elements["allow"]);
+    }
 }

@@ -214,6 +214,97 @@ public sealed class EnforcementTests : IDisposable
         Assert.False(await Probe.CanConnect(_third.Ns, _cell.UnderlayIp, 61080));
     }
 
+    private DesiredTable WithMapping(IngressRouter? router = null, LocalContainer? extra = null, params PolicyRule[] policies) => PolicyCompiler.Compute(new PolicyInputs(
+        new CellSkeleton(_cell.UnderlayIp, IPNetwork.Parse("10.255.0.0/16")), policies,
+        [
+            new LocalContainer("a", "eth0", _backend.Ip, _backend.HostVeth, "backend", [new PortMapping(61080, 8080, "tcp")]) { Ports = [8080] },
+            new LocalContainer("b", "eth0", _frontend.Ip, _frontend.HostVeth, "frontend", []),
+            new LocalContainer("c", "eth0", _third.Ip, _third.HostVeth, "third", []),
+            .. extra is null ? Array.Empty<LocalContainer>() : [extra],
+        ],
+        [_cell.UnderlayIp]) { Router = router });
+
+    /// <summary>A namespace on the underlay bridge standing in for the outside (a router VM, a client, the internet).</summary>
+    private string Outside(string name, string ip)
+    {
+        var ns = _fabric.AddCell(name, ip).Ns;
+        // It may even route the overlay to the cell: only the port mapping lets it in.
+        CellFabric.Sh($"ip -n {ns} route add 10.255.0.0/16 via {_cell.UnderlayIp}");
+        return ns;
+    }
+
+    [RootFact]
+    public async Task A_port_mapping_takes_tcp_from_outside_the_cell_to_the_container()
+    {
+        var outside = Outside("out", "198.18.0.50");
+        var peers = new System.Collections.Concurrent.ConcurrentQueue<IPEndPoint>();
+        using var l = Probe.Listen(_backend.Ns, 8080, peers);
+        _nft.Apply(Table(Tcp)); // no mapping yet
+        Assert.False(await Probe.CanConnect(outside, _cell.UnderlayIp, 61080));
+
+        _nft.Apply(WithMapping(policies: Tcp));
+        using var conn = await Probe.Connect(outside, _cell.UnderlayIp, 61080);
+        Assert.NotNull(conn);
+        Assert.True(await Probe.Echo(conn!, "via-host-port"));
+        // The container sees the outside client itself (DNAT only, no SNAT).
+        Assert.Equal([IPAddress.Parse("198.18.0.50")], peers.Select(p => p.Address).Distinct());
+        // Straight to the container IP, without the mapping: refused like any unmarked traffic.
+        Assert.False(await Probe.CanConnect(outside, _backend.Ip, 8080));
+        // A host port that maps nothing on the cell leads nowhere.
+        Assert.False(await Probe.CanConnect(outside, _cell.UnderlayIp, 61081));
+    }
+
+    [RootFact]
+    public async Task Traffic_leaving_the_overlay_is_masqueraded_to_the_cell_ip()
+    {
+        var outside = Outside("net", "198.18.0.60");
+        _nft.Apply(Table(Tcp));
+        using var listener = CellFabric.Socket(outside, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Any, 7000));
+        listener.Listen(4);
+        var accepted = listener.AcceptAsync();
+        using var conn = await Probe.Connect(_frontend.Ns, IPAddress.Parse("198.18.0.60"), 7000);
+        Assert.NotNull(conn);
+        using var peer = await accepted.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(_cell.UnderlayIp, ((IPEndPoint)peer.RemoteEndPoint!).Address);
+
+        using var rx = Probe.UdpListen(outside, 7001);
+        using var tx = Probe.UdpSender(_frontend.Ns);
+        Probe.SendUdp(tx, IPAddress.Parse("198.18.0.60"), 7001, "out");
+        var (text, from) = await Probe.ReceiveUdpFrom(rx);
+        Assert.Equal("out", text);
+        Assert.Equal(_cell.UnderlayIp, from);
+    }
+
+    [RootFact]
+    public async Task The_router_reaches_metadata_ports_only()
+    {
+        // The backend's metadata port is 8080; it also listens on 9090. The router (app INGRESS_ROUTER,
+        // a container on this cell) needs no policy for 8080 and gets nothing else.
+        var r = _fabric.AddContainer(_cell, "r", "10.255.12.9");
+        var routerContainer = new LocalContainer("r", "eth0", r.Ip, r.HostVeth, "INGRESS_ROUTER", []);
+        var router = new IngressRouter("INGRESS_ROUTER", 0x00ff);
+        using var l1 = Probe.Listen(_backend.Ns, 8080);
+        using var l2 = Probe.Listen(_backend.Ns, 9090);
+
+        _nft.Apply(WithMapping(null, routerContainer)); // overlay ingress off
+        Assert.False(await Probe.CanConnect(r.Ns, _backend.Ip, 8080));
+
+        _nft.Apply(WithMapping(router, routerContainer));
+        Assert.True(await Probe.CanConnect(r.Ns, _backend.Ip, 8080));
+        Assert.False(await Probe.CanConnect(r.Ns, _backend.Ip, 9090));      // not a metadata port
+        Assert.False(await Probe.CanConnect(r.Ns, _frontend.Ip, 8080));     // the frontend has no metadata ports
+        Assert.False(await Probe.CanConnect(_third.Ns, _backend.Ip, 8080)); // other apps still need a policy
+        using var rx = Probe.UdpListen(_backend.Ns, 8080);
+        using var tx = Probe.UdpSender(r.Ns);
+        Probe.SendUdp(tx, _backend.Ip, 8080, "udp-denied");                  // TCP only, as CF
+        using var ok = Probe.UdpSender(_frontend.Ns);
+        _nft.Apply(WithMapping(router, routerContainer, Tcp, new PolicyRule("frontend", 1, "backend", 2, "udp", 8080, 8080)));
+        Probe.SendUdp(tx, _backend.Ip, 8080, "udp-denied-again");
+        Probe.SendUdp(ok, _backend.Ip, 8080, "udp-by-policy");
+        Assert.Equal("udp-by-policy", await Probe.ReceiveUdp(rx));
+    }
+
     [RootFact]
     public void The_kernel_refusing_a_delta_leads_to_reading_the_table_back_and_repairing_it()
     {

@@ -8,8 +8,9 @@ namespace Weft.Agent.Tests.Root;
 /// <summary>Real traffic between container namespaces, with sockets opened inside them.</summary>
 internal static class Probe
 {
-    /// <summary>A TCP listener inside <paramref name="ns"/> that accepts and echoes.</summary>
-    public static Socket Listen(string ns, int port)
+    /// <summary>A TCP listener inside <paramref name="ns"/> that accepts and echoes; the peer address of
+    /// every accepted connection goes into <paramref name="peers"/> when given.</summary>
+    public static Socket Listen(string ns, int port, System.Collections.Concurrent.ConcurrentQueue<IPEndPoint>? peers = null)
     {
         var s = CellFabric.Socket(ns, SocketType.Stream, ProtocolType.Tcp);
         s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
@@ -21,6 +22,7 @@ internal static class Probe
             {
                 Socket c;
                 try { c = await s.AcceptAsync(); } catch (Exception) { return; }
+                peers?.Enqueue((IPEndPoint)c.RemoteEndPoint!);
                 _ = Task.Run(async () =>
                 {
                     var buf = new byte[4096];
@@ -100,6 +102,19 @@ internal static class Probe
 
     public static void SendUdp(Socket s, IPAddress ip, int port, string text) =>
         s.SendTo(Encoding.ASCII.GetBytes(text), new IPEndPoint(ip, port));
+
+    /// <summary>The next datagram's text and source address (waits up to 10 s; (null, null) if none came).</summary>
+    public static async Task<(string? Text, IPAddress? From)> ReceiveUdpFrom(Socket s)
+    {
+        var buf = new byte[2048];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            var r = await s.ReceiveFromAsync(buf, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cts.Token);
+            return (Encoding.ASCII.GetString(buf, 0, r.ReceivedBytes), ((IPEndPoint)r.RemoteEndPoint).Address);
+        }
+        catch (OperationCanceledException) { return (null, null); }
+    }
 
     /// <summary>The next datagram's text (waits up to 10 s; null if none came).</summary>
     public static async Task<string?> ReceiveUdp(Socket s)
