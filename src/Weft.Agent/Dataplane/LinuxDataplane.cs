@@ -36,7 +36,7 @@ public sealed class LinuxDataplane : IAgentDataplane
     {
         var cfg = vtep ?? new VtepConfig();
         _nl = Netlink.Open(ns);
-        _nft = new LibNftRunner(ns is null ? NftContext.Open() : ns.Run(NftContext.Open));
+        _nft = ns is null ? LibNftRunner.OpenHere() : ns.Run(LibNftRunner.OpenHere);
         _vtep = new VtepDriver(_nl, cfg);
         _overlay = new NetlinkOverlayKernel(_nl, cfg.Name);
         Nft = new NftEnforcer(_nft);

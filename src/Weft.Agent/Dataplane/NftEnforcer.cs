@@ -1,101 +1,195 @@
 using System.Diagnostics;
 using Weft.Agent.Policy;
+using Weft.Linux;
 using Weft.Linux.Nft;
 
 namespace Weft.Agent.Dataplane;
 
-/// <summary>What the enforcer needs from nftables (a libnftables context in the cell's namespace).</summary>
+/// <summary>What the enforcer needs from nftables in the cell's namespace.</summary>
 public interface INftRunner
 {
-    /// <summary>Applies a script as one transaction; throws on refusal (nothing applied).</summary>
+    /// <summary>Applies an nft script as one transaction (libnftables); throws on refusal (nothing applied).</summary>
     void Apply(string script);
 
-    /// <summary>The table as nft's text listing, or null when it does not exist.</summary>
-    string? TryListTable();
+    /// <summary>Commits element changes as one nf_tables netlink batch; throws <see cref="KernelException"/> on refusal (nothing applied).</summary>
+    void Commit(NftElementBatch batch);
+
+    /// <summary><c>nft -j -t list table inet weft</c> (no elements, but libnftables still fetches them: slow for large sets), or null when the table does not exist.</summary>
+    string? TryListStructure();
+
+    /// <summary>Digest of the table's chains, rules and set declarations (<see cref="NftNetlink.TryReadStructure"/>), marker chains left out; null when the table does not exist.</summary>
+    NftStructure? TryReadStructure();
+
+    /// <summary>The elements of one of the table's sets or maps (an nf_tables netlink dump).</summary>
+    List<NftElement> ListElements(INftSetLike set);
 }
 
-/// <summary>libnftables-backed runner for the calling thread's (or the context's) namespace.</summary>
-public sealed class LibNftRunner(NftContext ctx) : INftRunner, IDisposable
+/// <summary>libnftables context and nf_tables netlink socket, both opened in one namespace.</summary>
+public sealed class LibNftRunner(NftContext ctx, NftNetlink netlink) : INftRunner, IDisposable
 {
-    public void Apply(string script) => ctx.Apply(script);
-    public string? TryListTable()
+    /// <summary>Opens both in the calling thread's namespace (call it inside <c>NetNs.Run</c> for another).</summary>
+    public static LibNftRunner OpenHere()
     {
-        if (ctx.TryListTableJson(NftFamily.Inet, DesiredTable.TableName) is null) return null;
-        return ctx.Run("list table inet weft");
+        var ctx = NftContext.Open();
+        try { return new LibNftRunner(ctx, NftNetlink.Open()); }
+        catch { ctx.Dispose(); throw; }
     }
-    public void Dispose() => ctx.Dispose();
+
+    public NftContext Context => ctx;
+    public void Apply(string script) => ctx.Apply(script);
+    public void Commit(NftElementBatch batch) => netlink.Commit(batch);
+    public string? TryListStructure() => ctx.TryListTableStructureJson(NftFamily.Inet, DesiredTable.TableName);
+    public List<NftElement> ListElements(INftSetLike set) => netlink.ListElements(NftFamily.Inet, DesiredTable.TableName, set);
+    public NftStructure? TryReadStructure() => netlink.TryReadStructure(NftFamily.Inet, DesiredTable.TableName, NftScript.IsNotMarker);
+    public void Dispose()
+    {
+        netlink.Dispose();
+        ctx.Dispose();
+    }
 }
 
 public enum NftApplyKind { None, Delta, Full }
 
+/// <param name="Kind">None: nothing changed; Delta: element changes only; Full: the table, or its
+/// chains and rules, were (re)written.</param>
+/// <param name="DeltaError">A delta the kernel refused before the table was read back and repaired.</param>
 public sealed record NftApplyResult(NftApplyKind Kind, TimeSpan Duration, int Elements, Exception? DeltaError = null);
 
 /// <summary>
-/// Keeps <c>inet weft</c> equal to the desired table: element deltas when the kernel holds what was last
-/// applied, otherwise (first apply, skeleton change, a refused delta, a table changed behind our back) one
-/// atomic full replacement. Not thread-safe: one reconcile loop drives it.
+/// Keeps <c>inet weft</c> equal to the desired table. Elements go to the kernel as nf_tables netlink
+/// batches (<see cref="NftElementBatch"/>), chains and rules as small libnftables transactions.
+/// <list type="bullet">
+/// <item>Known state (what was last applied): one batch of element deletions and additions.</item>
+/// <item>No table: declare the sets (empty, unreferenced), fill them in one netlink batch, then add
+/// the chains and rules in one transaction: until that last step nothing refers to the sets, so
+/// traffic sees no table or the whole table, never a partly filled one.</item>
+/// <item>Unknown state (start, periodic resync, a refused batch): read the table back; if its sets
+/// have our types, patch the elements that differ (correct ones are never touched), and rewrite the
+/// chains and rules atomically only if their listing differs from what the marker chain says we
+/// wrote (a rule deleted or changed by hand is repaired).</item>
+/// <item>Sets of other types (an older layout): one libnftables transaction replaces the table.</item>
+/// </list>
+/// Not thread-safe: one reconcile loop drives it.
 /// </summary>
 public sealed class NftEnforcer(INftRunner nft)
 {
-    /// <summary>What the kernel holds as far as we know (null: unknown, the next apply is a full one).</summary>
+    /// <summary>What the kernel holds as far as we know (null: unknown, the next apply reads it back).</summary>
     public DesiredTable? Applied { get; private set; }
 
     public NftApplyResult Apply(DesiredTable desired)
     {
         var sw = Stopwatch.StartNew();
         Exception? deltaError = null;
-        Applied ??= Adopt(desired.Cell);
-        if (Applied is { } prev)
+        if (Applied is { } prev && prev.SameSkeleton(desired))
         {
-            var delta = NftScript.Delta(prev, desired, out var changed);
-            if (delta is "") return new(NftApplyKind.None, sw.Elapsed, 0);
-            if (delta is not null)
+            var delta = NftScript.Delta(prev, desired);
+            if (delta.IsEmpty) return new(NftApplyKind.None, sw.Elapsed, 0);
+            try
             {
-                try
-                {
-                    nft.Apply(delta);
-                    Applied = desired;
-                    return new(NftApplyKind.Delta, sw.Elapsed, changed);
-                }
-                catch (Exception e) when (e is NftException or InvalidOperationException)
-                {
-                    deltaError = e; // the kernel differs from what we think: rebuild
-                }
+                nft.Commit(delta.ToBatch());
+                Applied = desired;
+                return new(NftApplyKind.Delta, sw.Elapsed, delta.Count);
+            }
+            catch (KernelException e)
+            {
+                deltaError = e; // the kernel differs from what we think: read it back
             }
         }
         Applied = null;
-        nft.Apply(NftScript.Full(desired));
+        var kind = Reconcile(desired, out var changed);
         Applied = desired;
-        return new(NftApplyKind.Full, sw.Elapsed, desired.ElementCount, deltaError);
+        return new(kind, sw.Elapsed, changed, deltaError);
     }
 
-    /// <summary>Forgets what was applied, so the next apply reads the kernel's table back and patches
-    /// whatever differs (periodic resync; a table changed behind the agent's back is repaired).</summary>
-    public void Invalidate() => Applied = null;
+    private NftApplyKind Reconcile(DesiredTable desired, out int changed)
+    {
+        var structure = nft.TryReadStructure();
+        if (structure is null)
+        {
+            // No table: sets first (nothing refers to them yet), then the rules that use them.
+            var all = NftScript.AllElements(desired);
+            nft.Apply(NftScript.Declare());
+            nft.Commit(all);
+            nft.Apply(NftScript.Skeleton(desired.Cell));
+            Mark(desired.Cell);
+            changed = all.Count;
+            return NftApplyKind.Full;
+        }
+
+        // The marker names the skeleton we wrote and the digest the kernel's listing had then: when
+        // both still hold, chains, rules and set declarations are ours and only elements may differ.
+        var marked = structure.Chains.Contains(NftScript.Marker(desired.Cell, structure.Digest));
+        if (!marked && !SameSets(NftJson.ReadTable(nft.TryListStructure() ?? throw new InvalidOperationException("table inet weft vanished"))))
+        {
+            nft.Apply(NftScript.Full(desired));
+            Mark(desired.Cell);
+            changed = desired.ElementCount;
+            return NftApplyKind.Full;
+        }
+
+        var delta = KernelDelta(desired, out changed);
+        if (!delta.IsEmpty) nft.Commit(delta);
+        if (!marked)
+        {
+            nft.Apply(NftScript.SkeletonSwap(desired.Cell, structure.Chains));
+            Mark(desired.Cell);
+            return NftApplyKind.Full;
+        }
+        return delta.IsEmpty ? NftApplyKind.None : NftApplyKind.Delta;
+    }
+
+    /// <summary>Records in the marker chain's name which skeleton was written and how the kernel lists it.</summary>
+    private void Mark(CellSkeleton cell)
+    {
+        var structure = nft.TryReadStructure() ?? throw new InvalidOperationException("table inet weft vanished");
+        var name = NftScript.Marker(cell, structure.Digest);
+        var script = new System.Text.StringBuilder();
+        foreach (var c in structure.Chains)
+        {
+            if (!NftScript.IsNotMarker(c) && c != name) script.Append("delete chain inet weft ").Append(c).Append('\n');
+        }
+        script.Append("add chain inet weft ").Append(name).Append('\n');
+        nft.Apply(script.ToString());
+    }
+
+    private static bool SameSets(NftTable kernel)
+    {
+        foreach (var want in DesiredTable.Sets)
+        {
+            var have = kernel.FindSetOrMap(want.Name);
+            if (have is null || have.Flags != want.Flags || !have.KeyTypes.SequenceEqual(want.KeyTypes) || !have.ValueTypes.SequenceEqual(want.ValueTypes)) return false;
+        }
+        return true;
+    }
 
     /// <summary>
-    /// Reads the kernel's table back; when it was built with the same skeleton, returns its content
-    /// (so the next apply is a delta and correct elements are never touched: a restart opens no window),
-    /// else null (the next apply replaces it atomically).
+    /// The element changes from what the kernel holds (read back over netlink) to <paramref name="desired"/>,
+    /// compared in Weft.Linux.Nft's model (values compare by what they cover: a one-port range read
+    /// back as the port is the same element), as one batch: deletions, then additions.
     /// </summary>
-    public DesiredTable? Adopt(CellSkeleton cell)
+    private NftElementBatch KernelDelta(DesiredTable desired, out int changed)
     {
-        string? text;
-        try { text = nft.TryListTable(); }
-        catch (Exception e) when (e is NftException or InvalidOperationException) { return null; }
-        if (text is null) return null;
-        var parsed = NftTableText.Parse(text);
-        if (parsed.Comment != NftScript.SkeletonId(cell)) return null;
-        var elements = new Dictionary<string, System.Collections.Immutable.ImmutableSortedSet<string>>(StringComparer.Ordinal);
-        foreach (var (name, _, _, _) in DesiredTable.Sets)
+        var deletes = new NftElementBatch();
+        var adds = new List<(INftSetLike Set, NftElement[] Elements)>();
+        changed = 0;
+        foreach (var set in DesiredTable.Sets)
         {
-            if (!parsed.Elements.TryGetValue(name, out var list)) return null;
-            elements[name] = System.Collections.Immutable.ImmutableSortedSet.CreateRange(StringComparer.Ordinal, list);
+            var want = new HashSet<NftElement>(desired.Elements[set.Name].Select(e => DesiredTable.ToNft(set, e)));
+            var have = nft.ListElements(set);
+            var stale = have.Where(e => !want.Remove(e)).ToArray(); // what remains in want is missing
+            deletes.Delete(NftFamily.Inet, DesiredTable.TableName, set, stale);
+            adds.Add((set, want.ToArray()));
+            changed += stale.Length + want.Count;
         }
-        return new DesiredTable(cell, elements);
+        foreach (var (set, elements) in adds) deletes.Add(NftFamily.Inet, DesiredTable.TableName, set, elements);
+        return deletes;
     }
 
-    public bool TableExists() => nft.TryListTable() is not null;
+    /// <summary>Forgets what was applied, so the next apply reads the kernel's table back and repairs
+    /// whatever differs: elements, and chains or rules changed behind the agent's back (periodic resync).</summary>
+    public void Invalidate() => Applied = null;
+
+    public bool TableExists() => nft.TryReadStructure() is not null;
 
     /// <summary>Deletes the table (teardown).</summary>
     public void Delete()

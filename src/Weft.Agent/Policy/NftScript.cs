@@ -1,60 +1,96 @@
+using System.Collections.Immutable;
 using System.Text;
+using Weft.Linux.Nft;
 
 namespace Weft.Agent.Policy;
 
 /// <summary>
-/// Renders a <see cref="DesiredTable"/> as nft scripts: a full replacement (one transaction that
-/// creates-if-missing, deletes and re-creates the table: no window in which the old table is gone
-/// and the new one not yet there) or a delta of element deletions and additions.
+/// The agent's table as nft transactions: set declarations and elements come from Weft.Linux.Nft's
+/// model (<see cref="DesiredTable.Declarations"/>, <see cref="NftElementBatch"/>); the chains and
+/// rules (the skeleton, which depends only on the cell) are nft text.
 /// </summary>
 public static class NftScript
 {
     /// <summary>Deletes the table if present (used by teardown).</summary>
     public const string DeleteTable = "add table inet weft\ndelete table inet weft\n";
 
-    /// <summary>The whole table, replacing whatever table <c>inet weft</c> holds, in one transaction.</summary>
-    public static string Full(DesiredTable t) => Render(t, SkeletonId(t.Cell));
+    /// <summary>Prefix of the empty marker chain that records which skeleton the table was built with (see <see cref="Marker"/>).</summary>
+    public const string MarkerPrefix = "weft_";
+
+    /// <summary>False for marker chains (left out of the structure digest).</summary>
+    public static bool IsNotMarker(string chain) => !chain.StartsWith(MarkerPrefix, StringComparison.Ordinal);
 
     /// <summary>
-    /// Identifies the skeleton (chains, rules, set declarations) a table was built with; stored as the
-    /// table's comment so a restarted agent can tell whether the kernel's table is one it can patch.
+    /// The whole table in one libnftables transaction that replaces whatever <c>inet weft</c> holds
+    /// (the fallback when the kernel's sets have other types than ours; slow for large tables, since
+    /// libnftables parses every element).
     /// </summary>
-    public static string SkeletonId(CellSkeleton cell)
+    public static string Full(DesiredTable t)
     {
-        var text = Render(new DesiredTable(cell, new Dictionary<string, System.Collections.Immutable.ImmutableSortedSet<string>>()), "");
-        var hash = System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text));
-        return "weft-agent skeleton " + Convert.ToHexStringLower(hash.AsSpan(0, 8));
+        var table = DesiredTable.Declarations with
+        {
+            Sets = DesiredTable.Declarations.Sets.Select(s => s with { Elements = Elements(t, s) }).ToArray(),
+            Maps = DesiredTable.Declarations.Maps.Select(m => m with { Elements = Elements(t, m) }).ToArray(),
+        };
+        return new NftBatch().ReplaceTable(table).Render() + Skeleton(t.Cell);
     }
 
-    private static string Render(DesiredTable t, string comment)
+    /// <summary>Creates the table and its (empty) sets and maps if missing; changes nothing that exists.</summary>
+    public static string Declare() => new NftBatch().CreateTable(DesiredTable.Declarations).Render();
+
+    /// <summary>Every element of <paramref name="t"/>, as one netlink batch.</summary>
+    public static NftElementBatch AllElements(DesiredTable t)
     {
-        var c = t.Cell;
-        var sb = new StringBuilder(256 + t.ElementCount * 48);
-        sb.Append("add table inet weft\ndelete table inet weft\ntable inet weft {\n");
-        sb.Append("  comment \"").Append(comment).Append("\"\n");
-        foreach (var (name, kind, type, flags) in DesiredTable.Sets)
-        {
-            sb.Append("  ").Append(kind).Append(' ').Append(name).Append(" {\n    type ").Append(type).Append('\n');
-            if (flags is not null) sb.Append("    flags ").Append(flags).Append('\n');
-            var elements = t.Elements[name];
-            if (elements.Count > 0)
-            {
-                sb.Append("    elements = {");
-                var first = true;
-                foreach (var e in elements)
-                {
-                    sb.Append(first ? " " : ",\n      ").Append(e);
-                    first = false;
-                }
-                sb.Append(" }\n");
-            }
-            sb.Append("  }\n");
-        }
+        var batch = new NftElementBatch();
+        foreach (var set in DesiredTable.Sets) batch.Add(NftFamily.Inet, DesiredTable.TableName, set, Elements(t, set));
+        return batch;
+    }
+
+    private static NftElement[] Elements(DesiredTable t, INftSetLike set)
+    {
+        var src = t.Elements[set.Name];
+        var a = new NftElement[src.Count];
+        var i = 0;
+        foreach (var e in src) a[i++] = DesiredTable.ToNft(set, e);
+        return a;
+    }
+
+    /// <summary>
+    /// One transaction that replaces every chain and rule of the table with the skeleton, keeping the
+    /// sets and their elements: <c>flush table</c> (all rules), <c>delete chain</c> for each chain
+    /// the table has now, then the skeleton's chains and rules. Packets see the old rules or the new.
+    /// </summary>
+    public static string SkeletonSwap(CellSkeleton cell, IEnumerable<string> existingChains)
+    {
+        var sb = new StringBuilder("flush table inet weft\n");
+        foreach (var c in existingChains) sb.Append("delete chain inet weft ").Append(NftName.Validate(c)).Append('\n');
+        return sb.Append(Skeleton(cell)).ToString();
+    }
+
+    /// <summary>
+    /// The marker chain's name: <c>weft_</c> + the skeleton's id + the digest of the table's structure
+    /// as the kernel lists it (<see cref="NftNetlink.TryReadStructure"/>, marker chains left out). A restarted
+    /// agent whose listing still has that digest knows the rules are the ones it wrote; a rule deleted
+    /// or changed by hand changes the digest.
+    /// </summary>
+    public static string Marker(CellSkeleton cell, string structureDigest) => MarkerPrefix + SkeletonId(cell) + "_" + structureDigest;
+
+    /// <summary>Identifies the skeleton (chains and rules for this cell): 16 hex digits of its text's SHA-256.</summary>
+    public static string SkeletonId(CellSkeleton cell)
+    {
+        var hash = System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(Skeleton(cell)));
+        return Convert.ToHexStringLower(hash.AsSpan(0, 8));
+    }
+
+    /// <summary>The chains and rules, as a <c>table inet weft { … }</c> block (adds to an existing table).</summary>
+    public static string Skeleton(CellSkeleton c)
+    {
         var v = c.VethPrefix + "*";
         var cell = c.CellIp.ToString();
         var overlay = c.Overlay.ToString();
         var ingress = PolicyCompiler.Mark(PolicyCompiler.IngressMark);
-        sb.Append($$"""
+        return $$"""
+            table inet weft {
               chain prerouting {
                 type filter hook prerouting priority raw; policy accept;
                 udp dport {{c.VxlanPort}} jump underlay
@@ -100,37 +136,29 @@ public static class NftScript
               }
             }
 
-            """);
-        return sb.ToString();
+            """;
     }
 
     /// <summary>
-    /// The element changes that turn <paramref name="from"/> into <paramref name="to"/>, as one script
-    /// (deletions first, so a map key whose value changed is removed before it is re-added); an empty
-    /// string when nothing changed; null when the skeletons differ and only a full rebuild will do.
+    /// The element changes that turn <paramref name="from"/> into <paramref name="to"/> (a merge walk
+    /// over the sorted element sets); empty when nothing changed.
     /// </summary>
-    public static string? Delta(DesiredTable from, DesiredTable to) => Delta(from, to, out _);
-
-    public static string? Delta(DesiredTable from, DesiredTable to, out int changedElements)
+    public static TableDelta Delta(DesiredTable from, DesiredTable to)
     {
-        changedElements = 0;
-        if (!from.SameSkeleton(to)) return null;
-        var deletes = new StringBuilder();
-        var adds = new StringBuilder();
-        foreach (var (name, _, _, _) in DesiredTable.Sets)
+        var changes = new List<SetDelta>();
+        foreach (var set in DesiredTable.Sets)
         {
-            var a = from.Elements[name];
-            var b = to.Elements[name];
+            var a = from.Elements[set.Name];
+            var b = to.Elements[set.Name];
             if (ReferenceEquals(a, b)) continue;
             var (removed, added) = SortedDiff(a, b);
-            changedElements += Append(deletes, "delete", name, removed);
-            changedElements += Append(adds, "add", name, added);
+            if (removed.Count + added.Count > 0) changes.Add(new SetDelta(set, removed, added));
         }
-        return deletes.Append(adds).ToString();
+        return new TableDelta(changes);
     }
 
     /// <summary>One merge walk over two ordinally sorted sets: O(n) compares, no hashing.</summary>
-    private static (List<string> Removed, List<string> Added) SortedDiff(IEnumerable<string> a, IEnumerable<string> b)
+    private static (List<string> Removed, List<string> Added) SortedDiff(ImmutableSortedSet<string> a, ImmutableSortedSet<string> b)
     {
         var removed = new List<string>();
         var added = new List<string>();
@@ -147,16 +175,44 @@ public static class NftScript
         }
         return (removed, added);
     }
+}
 
-    private static int Append(StringBuilder sb, string verb, string set, IEnumerable<string> elements)
+/// <summary>Elements removed from and added to one set or map.</summary>
+public sealed record SetDelta(INftSetLike Set, IReadOnlyList<string> Removed, IReadOnlyList<string> Added);
+
+/// <summary>Element changes between two tables with the same sets.</summary>
+public sealed class TableDelta(IReadOnlyList<SetDelta> changes)
+{
+    public IReadOnlyList<SetDelta> Changes { get; } = changes;
+
+    public int Count => Changes.Sum(c => c.Removed.Count + c.Added.Count);
+
+    public bool IsEmpty => Changes.Count == 0;
+
+    /// <summary>
+    /// One netlink batch: every deletion first (so a map key whose value changed is removed before it
+    /// is re-added), then every addition; the kernel applies all of it or nothing.
+    /// </summary>
+    public NftElementBatch ToBatch()
     {
-        var n = 0;
-        foreach (var e in elements)
-        {
-            sb.Append(n == 0 ? $"{verb} element inet weft {set} {{ " : ", ").Append(e);
-            n++;
-        }
-        if (n > 0) sb.Append(" }\n");
-        return n;
+        var batch = new NftElementBatch();
+        foreach (var c in Changes) batch.Delete(NftFamily.Inet, DesiredTable.TableName, c.Set, c.Removed.Select(e => DesiredTable.ToNft(c.Set, e)).ToArray());
+        foreach (var c in Changes) batch.Add(NftFamily.Inet, DesiredTable.TableName, c.Set, c.Added.Select(e => DesiredTable.ToNft(c.Set, e)).ToArray());
+        return batch;
+    }
+
+    /// <summary>The same changes as nft commands (for logs and tests).</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        foreach (var c in Changes) Append(sb, "delete", c.Set.Name, c.Removed);
+        foreach (var c in Changes) Append(sb, "add", c.Set.Name, c.Added);
+        return sb.ToString();
+    }
+
+    private static void Append(StringBuilder sb, string verb, string set, IReadOnlyList<string> elements)
+    {
+        if (elements.Count == 0) return;
+        sb.Append(verb).Append(" element inet weft ").Append(set).Append(" { ").AppendJoin(", ", elements).Append(" }\n");
     }
 }

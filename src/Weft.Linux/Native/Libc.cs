@@ -19,6 +19,7 @@ internal static unsafe partial class Libc
     public const int SOL_SOCKET = 1;
     public const int SO_SNDBUF = 7;
     public const int SO_RCVBUF = 8;
+    public const int SO_SNDBUFFORCE = 32;
     public const int SOL_NETLINK = 270;
 
     public const int MSG_TRUNC = 0x20;

@@ -174,6 +174,50 @@ public sealed unsafe class NetlinkSocket : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends several messages in one datagram (an nfnetlink batch: BATCH_BEGIN, requests, BATCH_END)
+    /// whose sequence numbers the caller set within <paramref name="firstSeq"/>..<paramref name="lastSeq"/>,
+    /// then an NLMSG_NOOP with NLM_F_ACK (sequence <paramref name="lastSeq"/>+1) as a separate
+    /// datagram. The kernel processes a batch inside sendmsg and queues all its answers before the
+    /// NOOP's ACK, so reading up to that ACK collects every answer however many messages failed or
+    /// asked for an ACK. Throws <see cref="NetlinkException"/> with the first error reported (the
+    /// kernel then aborted the whole batch).
+    /// </summary>
+    public void RequestBatch(ReadOnlySpan<byte> messages, uint firstSeq, uint lastSeq, string operation)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _transport.EnsureSendBuffer(messages.Length);
+            _transport.Send(messages, operation);
+            uint sentinel = lastSeq + 1;
+            Span<byte> noop = stackalloc byte[Nl.NLMSG_HDRLEN];
+            BinaryPrimitives.WriteUInt32LittleEndian(noop, (uint)Nl.NLMSG_HDRLEN);
+            BinaryPrimitives.WriteUInt16LittleEndian(noop[4..], Nl.NLMSG_NOOP);
+            BinaryPrimitives.WriteUInt16LittleEndian(noop[6..], Nl.NLM_F_REQUEST | Nl.NLM_F_ACK);
+            BinaryPrimitives.WriteUInt32LittleEndian(noop[8..], sentinel);
+            BinaryPrimitives.WriteUInt32LittleEndian(noop[12..], 0);
+            _transport.Send(noop, operation);
+            NetlinkException? first = null;
+            while (true)
+            {
+                int n = _transport.Receive(_rx, operation);
+                foreach (var m in new NetlinkMessageReader(_rx.AsSpan(0, n)))
+                {
+                    if (m.Pid != PortId || m.Type != Nl.NLMSG_ERROR) continue;
+                    if (m.Seq == sentinel)
+                    {
+                        if (first is not null) throw first;
+                        return;
+                    }
+                    if (m.Seq - firstSeq > lastSeq - firstSeq) continue; // not ours
+                    try { ThrowIfError(m, operation); }
+                    catch (NetlinkException e) { first ??= e; }
+                }
+            }
+        }
+    }
+
     /// <summary>Throws for an NLMSG_ERROR with a negative code; returns for an ACK (code 0).</summary>
     internal static void ThrowIfError(in NetlinkMessage m, string operation)
     {
@@ -217,6 +261,9 @@ internal interface INetlinkTransport : IDisposable
     uint PortId { get; }
     void Send(ReadOnlySpan<byte> data, string operation);
     int Receive(byte[] buffer, string operation);
+
+    /// <summary>Makes room for a datagram of <paramref name="bytes"/> (netlink refuses larger ones with EMSGSIZE).</summary>
+    void EnsureSendBuffer(int bytes) { }
 }
 
 internal sealed unsafe class FdTransport(FdHandle fd, uint portId) : INetlinkTransport
@@ -263,6 +310,18 @@ internal sealed unsafe class FdTransport(FdHandle fd, uint portId) : INetlinkTra
                 return (int)r;
             }
         }
+    }
+
+    private int _sndbuf;
+
+    public void EnsureSendBuffer(int bytes)
+    {
+        if (bytes + 4096 <= _sndbuf) return;
+        int size = Math.Max(bytes + 65536, 1 << 20);
+        // SO_SNDBUFFORCE (root, CAP_NET_ADMIN) ignores wmem_max; fall back to SO_SNDBUF.
+        if (Libc.setsockopt(_fd.Fd, Libc.SOL_SOCKET, Libc.SO_SNDBUFFORCE, &size, sizeof(int)) != 0)
+            Libc.setsockopt(_fd.Fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, &size, sizeof(int));
+        _sndbuf = size;
     }
 
     public void Dispose() => _fd.Dispose();

@@ -114,6 +114,25 @@ public sealed partial class NftContext : IDisposable
         }
     }
 
+    /// <summary>
+    /// The table's structure without set and map elements (chains, rules, set declarations), or null
+    /// when the table does not exist; cheap whatever the sets hold (libnftables fetches no elements).
+    /// </summary>
+    /// <remarks>Equivalent to: nft -j -t list table FAMILY NAME</remarks>
+    public string? TryListTableStructureJson(NftFamily family, string name)
+    {
+        NftName.Validate(name, nameof(name));
+        try
+        {
+            return Run($"list table {family.Keyword()} {name}",
+                NftNative.NFT_CTX_OUTPUT_JSON | NftNative.NFT_CTX_OUTPUT_NUMERIC_PROTO | NftNative.NFT_CTX_OUTPUT_TERSE, dryRun: false);
+        }
+        catch (NftException e) when (e.Errno == Errno.ENOENT)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The elements of one set or map as the kernel holds them now.</summary>
     /// <remarks>Equivalent to: nft -j list set|map FAMILY TABLE NAME</remarks>
     public IReadOnlyList<NftElement> ListElements(NftFamily family, string table, string setOrMap)

@@ -127,6 +127,9 @@ public readonly partial struct NftValue : IEquatable<NftValue>
     // ---- numbers ----
 
     /// <summary>A packet mark (<c>mark</c>).</summary>
+    /// <summary>An IPv4 address from its 32-bit value (10.255.12.2 = 0x0aff0c02).</summary>
+    public static NftValue Ipv4(uint address) => new(NftDataType.Ipv4Addr, address, address);
+
     public static NftValue Mark(uint mark) => new(NftDataType.Mark, mark, mark);
 
     /// <summary>An IP protocol number (<c>inet_proto</c>).</summary>

@@ -1,3 +1,4 @@
+using Weft.Linux.Nft;
 using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -147,17 +148,36 @@ public sealed class RegistryReportTests : IDisposable
         }
     }
 
-    /// <summary>An nft that accepts every script; <see cref="HoldNext"/> makes the next transaction wait for <see cref="Release"/>.</summary>
+    /// <summary>An nft that accepts every script and element batch; <see cref="HoldNext"/> makes the next
+    /// transaction (script or batch) wait for <see cref="Release"/>. It remembers the chains scripts
+    /// add, so the enforcer finds its marker chain again.</summary>
     private sealed class GatedNftRunner : INftRunner
     {
         private readonly ManualResetEventSlim _released = new(true);
-        private volatile bool _holdNext, _holding;
+        private readonly List<string> _chains = [];
+        private volatile bool _holdNext, _holding, _exists;
 
         public bool Holding => _holding;
         public void HoldNext() { _released.Reset(); _holdNext = true; }
         public void Release() => _released.Set();
 
         public void Apply(string script)
+        {
+            Gate();
+            lock (_chains)
+            {
+                foreach (var line in script.Split('\n'))
+                {
+                    if (line.StartsWith("add chain inet weft ", StringComparison.Ordinal)) _chains.Add(line["add chain inet weft ".Length..]);
+                    if (line.StartsWith("delete chain inet weft ", StringComparison.Ordinal)) _chains.Remove(line["delete chain inet weft ".Length..]);
+                }
+            }
+            _exists = true;
+        }
+
+        public void Commit(NftElementBatch batch) => Gate();
+
+        private void Gate()
         {
             if (!_holdNext) return;
             _holdNext = false;
@@ -166,7 +186,9 @@ public sealed class RegistryReportTests : IDisposable
             _holding = false;
         }
 
-        public string? TryListTable() => null;
+        public string? TryListStructure() => null;
+        public NftStructure? TryReadStructure() { lock (_chains) return _exists ? new NftStructure("fake", [.. _chains], []) : null; }
+        public List<NftElement> ListElements(INftSetLike set) => [];
     }
 
     private sealed class FakeDataplane(NftEnforcer nft) : IAgentDataplane

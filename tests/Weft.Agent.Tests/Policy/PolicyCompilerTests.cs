@@ -1,5 +1,6 @@
 using System.Net;
 using Weft.Agent.Policy;
+using Weft.Linux.Nft;
 using static Weft.Agent.Tests.Policy.Samples;
 
 namespace Weft.Agent.Tests.Policy;
@@ -89,7 +90,7 @@ public class NftDeltaTests
     {
         var before = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
         var after = PolicyCompiler.Compute(Inputs([P1, P2], Container("c1", "10.255.12.2", "backend")));
-        Assert.Equal("add element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n", NftScript.Delta(before, after));
+        Assert.Equal("add element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n", NftScript.Delta(before, after).ToString());
     }
 
     [Fact]
@@ -100,7 +101,7 @@ public class NftDeltaTests
         Assert.Equal(
             "delete element inet weft src_tag { 10.255.12.5 : 0x00000003 }\n" +
             "delete element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n",
-            NftScript.Delta(before, after));
+            NftScript.Delta(before, after).ToString());
     }
 
     [Fact]
@@ -111,20 +112,58 @@ public class NftDeltaTests
         Assert.Equal(
             "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080 }\n" +
             "add element inet weft allow_ranges { 0x00000001 . 10.255.12.2 . tcp . 8080-8085 }\n",
-            NftScript.Delta(before, after));
+            NftScript.Delta(before, after).ToString());
     }
 
     [Fact]
-    public void No_change_is_an_empty_script_and_a_new_cell_ip_needs_a_rebuild()
+    public void No_change_is_an_empty_delta_and_a_new_cell_ip_is_another_skeleton()
     {
         var a = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
         var b = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
-        Assert.Equal("", NftScript.Delta(a, b));
+        Assert.True(NftScript.Delta(a, b).IsEmpty);
+        Assert.Equal("", NftScript.Delta(a, b).ToString());
         var moved = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")) with
         {
             Cell = Samples.Cell with { CellIp = IPAddress.Parse("198.18.0.99") },
         });
-        Assert.Null(NftScript.Delta(a, moved));
+        Assert.False(a.SameSkeleton(moved));
+        Assert.NotEqual(NftScript.SkeletonId(a.Cell), NftScript.SkeletonId(moved.Cell));
+        Assert.Equal(NftScript.SkeletonId(a.Cell), NftScript.SkeletonId(Samples.Cell with { }));
+    }
+
+    [Fact]
+    public void Every_element_converts_to_the_nft_model_and_back_to_the_same_text()
+    {
+        var t = PolicyCompiler.Compute(Inputs([P1, P2, P1 with { StartPort = 8081, EndPort = 8085 }],
+            Container("c1", "10.255.12.2", "backend", new PortMapping(61012, 8080, "tcp")), Container("w", "10.255.12.5", "worker")));
+        Assert.All(DesiredTable.Sets, set => Assert.All(t.Elements[set.Name], e => Assert.Equal(e, DesiredTable.FromNft(set, DesiredTable.ToNft(set, e)))));
+        var allowRanges = DesiredTable.Sets.Single(s => s.Name == "allow_ranges");
+        var el = DesiredTable.ToNft(allowRanges, "0x00000001 . 10.255.12.2 . tcp . 8080-8085");
+        Assert.Equal(NftElement.Of(NftValue.Mark(1), NftValue.Address(IPAddress.Parse("10.255.12.2")), NftValue.Tcp, NftValue.PortRange(8080, 8085)), el);
+        // The kernel reports a one-port interval as the port; the agent's text keeps it a range.
+        Assert.Equal("0x00000001 . 10.255.12.2 . udp . 53-53",
+            DesiredTable.FromNft(allowRanges, NftElement.Of(NftValue.Mark(1), NftValue.Address(IPAddress.Parse("10.255.12.2")), NftValue.Udp, NftValue.Port(53))));
+        Assert.Throws<FormatException>(() => DesiredTable.ToNft(allowRanges, "0x00000001 . 10.255.12.2 . tcp"));
+    }
+
+    [Fact]
+    public void A_delta_becomes_one_netlink_batch_with_deletions_before_additions()
+    {
+        var before = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend")));
+        var after = PolicyCompiler.Compute(Inputs([P1, P1 with { StartPort = 8081, EndPort = 8085 }], Container("c1", "10.255.12.2", "backend")));
+        var batch = NftScript.Delta(before, after).ToBatch();
+        Assert.Equal(2, batch.Count);
+        var bytes = batch.Encode(100, out var acks);
+        Assert.Equal(2, acks);
+        // BATCH_BEGIN, DELSETELEM (0x0a0e) with seq 101, NEWSETELEM (0x0a0c) with seq 102, BATCH_END.
+        var types = new List<(int Type, uint Seq)>();
+        for (var off = 0; off < bytes.Length;)
+        {
+            var len = BitConverter.ToInt32(bytes, off);
+            types.Add((BitConverter.ToUInt16(bytes, off + 4), BitConverter.ToUInt32(bytes, off + 8)));
+            off += (len + 3) & ~3;
+        }
+        Assert.Equal([(0x10, 100u), (0x0a0e, 101u), (0x0a0c, 102u), (0x11, 103u)], types);
     }
 
     // Overlay ingress (CF policy agent, enable_overlay_ingress_rules): the router's tag reaches each

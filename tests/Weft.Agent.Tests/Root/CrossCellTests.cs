@@ -166,7 +166,7 @@ internal sealed class DataplaneCell : IDisposable
         Netlink = Netlink.Open(Ns);
         Vtep = new VtepDriver(Netlink, new VtepConfig());
         OverlayKernel = new NetlinkOverlayKernel(Netlink, "weft-vtep");
-        Runner = new LibNftRunner(Ns.Run(NftContext.Open));
+        Runner = Ns.Run(LibNftRunner.OpenHere);
         Nft = new NftEnforcer(Runner);
     }
 

@@ -29,7 +29,7 @@ public sealed class EnforcementTests : IDisposable
             _backend = _fabric.AddContainer(_cell, "a", "10.255.12.2");
             _frontend = _fabric.AddContainer(_cell, "b", "10.255.12.3");
             _third = _fabric.AddContainer(_cell, "c", "10.255.12.4");
-            _runner = new LibNftRunner(CellFabric.InNetns(_cell.Ns, NftContext.Open));
+            _runner = CellFabric.InNetns(_cell.Ns, LibNftRunner.OpenHere);
             _nft = new NftEnforcer(_runner);
         }
         catch
@@ -306,14 +306,124 @@ public sealed class EnforcementTests : IDisposable
     }
 
     [RootFact]
-    public void The_kernel_refusing_a_delta_leads_to_a_full_rebuild()
+    public void The_kernel_refusing_a_delta_leads_to_reading_the_table_back_and_repairing_it()
     {
         _nft.Apply(Table(Tcp));
         // Someone removes an element behind the agent's back: the next delta that deletes it fails.
         _runner.Apply("delete element inet weft allow_ranges { 0x00000001 . 10.255.12.2 . tcp . 8080-8090 }\n");
         var r = _nft.Apply(Table());
-        Assert.Equal(NftApplyKind.Full, r.Kind);
         Assert.NotNull(r.DeltaError);
+        Assert.Equal(NftApplyKind.Delta, r.Kind);
+        Assert.Empty(_runner.Context.ListElements(NftFamily.Inet, "weft", "src_tag"));
         Assert.Equal(NftApplyKind.Delta, _nft.Apply(Table(Tcp)).Kind);
+        Assert.Single(_runner.Context.ListElements(NftFamily.Inet, "weft", "allow_ranges"));
+    }
+
+    private IReadOnlyList<NftRuleState> Rules(string chain) =>
+        NftJson.ReadRules(_runner.Context.RunJson($"list chain inet weft {chain}"));
+
+    [RootFact]
+    public async Task A_resync_restores_rules_deleted_by_hand()
+    {
+        using var rx = Probe.UdpListen(_backend.Ns, 5353);
+        using var tx = Probe.UdpSender(_frontend.Ns);
+        using var third = Probe.UdpSender(_third.Ns);
+        var table = Table(Tcp, Udp);
+        _nft.Apply(table);
+        var before = Rules("to_container").Count;
+
+        // By hand, in the cell's namespace: the two reject rules go, so the third app gets through.
+        foreach (var rule in Rules("to_container").TakeLast(2))
+        {
+            CellFabric.Sh($"ip netns exec {_cell.Ns} nft delete rule inet weft to_container handle {rule.Handle}");
+        }
+        Probe.SendUdp(third, _backend.Ip, 5353, "passes-without-the-rules");
+        Assert.Equal("passes-without-the-rules", await Probe.ReceiveUdp(rx));
+        Assert.Equal(NftApplyKind.None, _nft.Apply(table).Kind); // between resyncs the agent trusts what it applied
+
+        _nft.Invalidate(); // the periodic resync
+        var r = _nft.Apply(table);
+
+        Assert.Equal(NftApplyKind.Full, r.Kind);
+        Assert.Equal(before, Rules("to_container").Count);
+        Probe.SendUdp(third, _backend.Ip, 5353, "denied-again");
+        Probe.SendUdp(tx, _backend.Ip, 5353, "allowed");
+        Assert.Equal("allowed", await Probe.ReceiveUdp(rx));
+        // A restarted agent finds the repaired table as its own.
+        Assert.Equal(NftApplyKind.None, new NftEnforcer(_runner).Apply(table).Kind);
+    }
+
+    [RootFact]
+    public async Task A_resync_restores_a_rule_changed_by_hand()
+    {
+        using var l = Probe.Listen(_backend.Ns, 9999);
+        var table = Table(Tcp);
+        _nft.Apply(table);
+        // The reject rule for TCP is replaced by an accept: any TCP to a local container passes.
+        var reset = Rules("to_container")[^2];
+        CellFabric.Sh($"ip netns exec {_cell.Ns} nft replace rule inet weft to_container handle {reset.Handle} meta l4proto tcp accept");
+        Assert.True(await Probe.CanConnect(_third.Ns, _backend.Ip, 9999));
+
+        _nft.Invalidate();
+        Assert.Equal(NftApplyKind.Full, _nft.Apply(table).Kind);
+
+        Assert.False(await Probe.CanConnect(_third.Ns, _backend.Ip, 9999));
+        Assert.False(await Probe.CanConnect(_frontend.Ns, _backend.Ip, 9999));
+    }
+
+    [RootFact]
+    public async Task Rewriting_the_rules_under_traffic_refuses_no_allowed_and_passes_no_denied_packet()
+    {
+        using var rx = Probe.UdpListen(_backend.Ns, 5353);
+        using var tx = Probe.UdpSender(_frontend.Ns);
+        using var bad = Probe.UdpSender(_third.Ns);
+        var table = Table(Tcp, Udp);
+        _nft.Apply(table);
+        var stop = 0;
+        var sent = 0;
+        var sender = Task.Run(() =>
+        {
+            while (Volatile.Read(ref stop) == 0)
+            {
+                Probe.SendUdp(bad, _backend.Ip, 5353, "denied");
+                Probe.SendUdp(tx, _backend.Ip, 5353, "ok");
+                sent++;
+                Thread.SpinWait(2000);
+            }
+        });
+        // 30 rewrites of every chain and rule (the marker chain removed, as a hand edit would leave
+        // the digest changed): flush, delete and re-create in one transaction each time.
+        for (var i = 0; i < 30; i++)
+        {
+            var marker = _runner.TryReadStructure()!.Chains.Single(c => !NftScript.IsNotMarker(c));
+            _runner.Apply($"delete chain inet weft {marker}\n");
+            var restarted = new NftEnforcer(_runner);
+            Assert.Equal(NftApplyKind.Full, restarted.Apply(table).Kind);
+        }
+        Volatile.Write(ref stop, 1);
+        await sender;
+        Probe.SendUdp(tx, _backend.Ip, 5353, "end");
+
+        var ok = 0;
+        string? m;
+        while ((m = await Probe.ReceiveUdp(rx)) is not null and not "end")
+        {
+            Assert.Equal("ok", m);
+            ok++;
+        }
+        Assert.Equal("end", m);
+        Assert.Equal(sent, ok);
+    }
+
+    [RootFact]
+    public void A_first_build_reads_back_as_the_desired_table()
+    {
+        var table = Table(Tcp, Udp);
+        Assert.Equal(NftApplyKind.Full, _nft.Apply(table).Kind);
+        foreach (var set in DesiredTable.Sets)
+        {
+            var got = _runner.Context.ListElements(NftFamily.Inet, "weft", set.Name).Select(e => DesiredTable.FromNft(set, e)).Order(StringComparer.Ordinal);
+            Assert.Equal(table.Elements[set.Name].ToArray(), got.ToArray());
+        }
     }
 }
