@@ -28,7 +28,7 @@ public static class AgentBench
         var sizes = Opt(args, "--sizes", "10000,50000").Split(',').Select(int.Parse).ToArray();
         var policies = int.Parse(Opt(args, "--policies", "120"), CultureInfo.InvariantCulture);
         if (what is "all" or "nft") NftApply(sizes);
-        if (what is "all" or "throughput") Throughput();
+        if (what is "all" or "throughput") Throughput(int.Parse(Opt(args, "--rounds", "7"), CultureInfo.InvariantCulture));
         if (what is "all" or "propagation") Propagation(policies);
         return 0;
     }
@@ -165,9 +165,9 @@ public static class AgentBench
 
     // ---------------------------------------------------------------- throughput
 
-    private static void Throughput()
+    private static void Throughput(int rounds)
     {
-        Console.WriteLine("== TCP throughput between containers on two cells (iperf3, 3 s runs, 5 interleaved rounds)");
+        Console.WriteLine($"== TCP throughput between containers on two cells (iperf3, 3 s runs, {rounds} interleaved rounds)");
         using var fabric = new CellFabric();
         var overlay = IPNetwork.Parse("10.255.0.0/16");
         var cellA = fabric.AddCell("ta", "198.18.0.11");
@@ -216,7 +216,7 @@ public static class AgentBench
             ("weft, 0 policies (+1 allowing iperf)", () => { dpA.Nft.Apply(t0A); dpB.Nft.Apply(t0B); }, []),
             ("weft, 10,000 policies", () => { dpA.Nft.Apply(t10A); dpB.Nft.Apply(t10B); }, []),
         };
-        for (var round = 0; round < 5; round++)
+        for (var round = 0; round < rounds; round++)
         {
             foreach (var m in modes)
             {
@@ -228,8 +228,13 @@ public static class AgentBench
         dpB.Nft.Delete();
         double Med(List<double> xs) { var s = xs.Order().ToList(); return s[s.Count / 2]; }
         var plain = Med(modes[0].Bps);
+        // Paired: each round's ratio to the plain run of the same round (the machine's speed drifts
+        // between rounds; a pair is measured seconds apart), then the median of those ratios.
         foreach (var m in modes)
-            Console.WriteLine($"  {m.Label,-40} median {Med(m.Bps) / 1e9,6:F2} Gbit/s  {Med(m.Bps) / plain * 100,6:F1}% of plain   (runs: {string.Join(" ", m.Bps.Select(b => (b / 1e9).ToString("F2", CultureInfo.InvariantCulture)))})");
+        {
+            var paired = Med(m.Bps.Select((b, i) => b / modes[0].Bps[i]).ToList());
+            Console.WriteLine($"  {m.Label,-40} median {Med(m.Bps) / 1e9,6:F2} Gbit/s  {Med(m.Bps) / plain * 100,6:F1}% of plain, paired {paired * 100,6:F1}%   (runs: {string.Join(" ", m.Bps.Select(b => (b / 1e9).ToString("F2", CultureInfo.InvariantCulture)))})");
+        }
         Console.WriteLine("target: with 10,000 policies >= 90% of plain VXLAN");
         iperf.Kill();
     }
