@@ -117,44 +117,18 @@ public sealed class EnforcementTests : IDisposable
 
         // Denied UDP stream from the third app and allowed UDP from the frontend, while the table is
         // replaced 50 times: every allowed datagram arrives, no denied one does.
-        using var rx = Probe.UdpListen(_backend.Ns, 5353);
-        using var tx = Probe.UdpSender(_frontend.Ns);
-        using var bad = Probe.UdpSender(_third.Ns);
         var table = Table(Tcp, Udp);
-        _nft.Apply(table);
-        var stop = 0;
-        var sent = 0;
-        var sender = Task.Run(() =>
+        await UnderUdpTraffic(table, () =>
         {
-            while (Volatile.Read(ref stop) == 0)
+            // 50 agent restarts, each finding the table one policy away from what it wants.
+            var other = Table(Tcp, Udp, Unrelated);
+            for (var i = 0; i < 50; i++)
             {
-                Probe.SendUdp(bad, _backend.Ip, 5353, "denied");
-                Probe.SendUdp(tx, _backend.Ip, 5353, "ok");
-                sent++;
-                Thread.SpinWait(2000);
+                var restarted = new NftEnforcer(_runner);
+                var r = restarted.Apply(i % 2 == 0 ? other : table);
+                Assert.True(r.Kind == NftApplyKind.Delta, $"{r.Kind} {r.DeltaError}");
             }
         });
-        // 50 agent restarts, each finding the table one policy away from what it wants.
-        var other = Table(Tcp, Udp, Unrelated);
-        for (var i = 0; i < 50; i++)
-        {
-            var restarted = new NftEnforcer(_runner);
-            var r = restarted.Apply(i % 2 == 0 ? other : table);
-            Assert.True(r.Kind == NftApplyKind.Delta, $"{r.Kind} {r.DeltaError}");
-        }
-        Volatile.Write(ref stop, 1);
-        await sender;
-        Probe.SendUdp(tx, _backend.Ip, 5353, "end");
-
-        var ok = 0;
-        string? m;
-        while ((m = await Probe.ReceiveUdp(rx)) is not null and not "end")
-        {
-            Assert.Equal("ok", m);
-            ok++;
-        }
-        Assert.Equal("end", m);
-        Assert.Equal(sent, ok);
         Assert.True(await Probe.Echo(conn!, "after"));
     }
 
@@ -374,10 +348,31 @@ public sealed class EnforcementTests : IDisposable
     [RootFact]
     public async Task Rewriting_the_rules_under_traffic_refuses_no_allowed_and_passes_no_denied_packet()
     {
+        var table = Table(Tcp, Udp);
+        await UnderUdpTraffic(table, () =>
+        {
+            // 30 rewrites of every chain and rule (the marker chain removed, as a hand edit would leave
+            // the digest changed): flush, delete and re-create in one transaction each time.
+            for (var i = 0; i < 30; i++)
+            {
+                var marker = _runner.TryReadStructure()!.Chains.Single(c => !NftScript.IsNotMarker(c));
+                _runner.Apply($"delete chain inet weft {marker}\n");
+                var restarted = new NftEnforcer(_runner);
+                Assert.Equal(NftApplyKind.Full, restarted.Apply(table).Kind);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Applies <paramref name="table"/> (it allows the frontend's UDP to the backend, not the third
+    /// app's), runs <paramref name="churn"/> while both send datagrams, and asserts that every allowed
+    /// datagram arrived and no denied one did.
+    /// </summary>
+    private async Task UnderUdpTraffic(DesiredTable table, Action churn)
+    {
         using var rx = Probe.UdpListen(_backend.Ns, 5353);
         using var tx = Probe.UdpSender(_frontend.Ns);
         using var bad = Probe.UdpSender(_third.Ns);
-        var table = Table(Tcp, Udp);
         _nft.Apply(table);
         var stop = 0;
         var sent = 0;
@@ -391,17 +386,15 @@ public sealed class EnforcementTests : IDisposable
                 Thread.SpinWait(2000);
             }
         });
-        // 30 rewrites of every chain and rule (the marker chain removed, as a hand edit would leave
-        // the digest changed): flush, delete and re-create in one transaction each time.
-        for (var i = 0; i < 30; i++)
+        try
         {
-            var marker = _runner.TryReadStructure()!.Chains.Single(c => !NftScript.IsNotMarker(c));
-            _runner.Apply($"delete chain inet weft {marker}\n");
-            var restarted = new NftEnforcer(_runner);
-            Assert.Equal(NftApplyKind.Full, restarted.Apply(table).Kind);
+            churn();
         }
-        Volatile.Write(ref stop, 1);
-        await sender;
+        finally
+        {
+            Volatile.Write(ref stop, 1);
+            await sender;
+        }
         Probe.SendUdp(tx, _backend.Ip, 5353, "end");
 
         var ok = 0;
