@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Weft test: unit tests, and (as root) the kernel, plugin, server, agent and lab tests,
 # which work only inside throwaway network namespaces named wefttest-* / weft-lab-*.
-# The last line is "N passed, N failed, N skipped".
+# The line before last says how many were skipped (tests that need root, when not root); the last line is
+# "N passed, N failed".
 # Usage: ./test.sh [dotnet test filter, e.g. FullyQualifiedName~Netlink]
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -31,5 +32,6 @@ sum() { cat "$results"/*.trx 2>/dev/null | grep -o "<Counters [^>]*" | grep -o "
 passed=$(sum passed); failed=$(( $(sum failed) + $(sum error) + $(sum timeout) + $(sum aborted) )); skipped=$(sum notExecuted)
 rm -rf "$results"
 if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$skipped skipped"
+echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
