@@ -219,13 +219,7 @@ public sealed class NftEnforcer(INftRunner nft)
         {
             var decl = set.Declaration();
             var interval = (decl.Flags & NftSetFlags.Interval) != 0;
-            var have = nft.ListElements(decl, (key, end, value) => TableElements.TryRead(set, key, end, value, out var e)
-                ? new KernelElement(e, null)
-                : new KernelElement(default, new NftElement(NftElementBatch.ReadKey(key, decl.KeyTypes, interval, end),
-                    value.IsEmpty ? null : NftElementBatch.ReadKey(value, decl.ValueTypes, false))));
-            var foreign = have.Where(h => h.Foreign is not null).Select(h => h.Foreign!).ToArray();
-            var ours = have.Where(h => h.Foreign is null).Select(h => h.Element).ToArray();
-            Array.Sort(ours);
+            var (ours, foreign) = ReadBack(set);
             var want = desired[set].AsSpan();
             var stale = new List<TableElement>();
             var missing = new List<TableElement>();
@@ -247,6 +241,43 @@ public sealed class NftEnforcer(INftRunner nft)
     }
 
     private readonly record struct KernelElement(TableElement Element, NftElement? Foreign);
+
+    /// <summary>
+    /// The elements of one set as the kernel lists them: ours (sorted, distinct) and any others.
+    /// A hash set's dump that spans several messages restarts its walk for each one, and while the
+    /// kernel resizes the table (after many additions) a restarted walk can list an element twice
+    /// and miss another. Duplicates show it: the set is dumped again (a few times, briefly apart).
+    /// What is still inconsistent then is harmless: duplicates are dropped (deleting one twice would
+    /// fail the batch), a missed wanted element is added again (adding a present element is no
+    /// error), a missed stale one waits for the next resync.
+    /// </summary>
+    private (TableElement[] Ours, NftElement[] Foreign) ReadBack(TableSet set)
+    {
+        var decl = set.Declaration();
+        var interval = (decl.Flags & NftSetFlags.Interval) != 0;
+        for (var attempt = 1; ; attempt++)
+        {
+            var have = nft.ListElements(decl, (key, end, value) => TableElements.TryRead(set, key, end, value, out var e)
+                ? new KernelElement(e, null)
+                : new KernelElement(default, new NftElement(NftElementBatch.ReadKey(key, decl.KeyTypes, interval, end),
+                    value.IsEmpty ? null : NftElementBatch.ReadKey(value, decl.ValueTypes, false))));
+            var foreign = have.Where(h => h.Foreign is not null).Select(h => h.Foreign!).Distinct().ToArray();
+            var ours = have.Where(h => h.Foreign is null).Select(h => h.Element).ToArray();
+            Array.Sort(ours);
+            var n = ours.Length == 0 ? 0 : 1;
+            for (var i = 1; i < ours.Length; i++)
+            {
+                if (ours[i] != ours[n - 1]) ours[n++] = ours[i];
+            }
+            var duplicates = ours.Length - n + have.Count(h => h.Foreign is not null) - foreign.Length;
+            if (duplicates == 0 || attempt == 5) return (ours[..n], foreign);
+            DumpRetries++;
+            Thread.Sleep(20 * attempt);
+        }
+    }
+
+    /// <summary>Set dumps repeated because the kernel listed an element twice (see <see cref="ReadBack"/>).</summary>
+    public int DumpRetries { get; private set; }
 
     /// <summary>Forgets what was applied, so the next apply reads the kernel's table back and repairs
     /// whatever differs: elements, and chains or rules changed behind the agent's back (periodic resync).</summary>

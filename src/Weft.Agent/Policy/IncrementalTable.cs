@@ -216,15 +216,17 @@ public sealed class IncrementalTable
     /// </summary>
     private (List<PolicyRule> Removed, List<PolicyRule> Added) DiffPolicies(IReadOnlyList<PolicyRule> list)
     {
-        var old = _policyList;
+        var oldList = _policyList;
         _policyList = list;
-        if (ReferenceEquals(old, list)) return ([], []);
-        int n = Math.Min(old.Count, list.Count), pre = 0, suf = 0;
-        while (pre < n && Same(old[pre], list[pre])) pre++;
-        while (suf < n - pre && Same(old[old.Count - 1 - suf], list[list.Count - 1 - suf])) suf++;
+        if (ReferenceEquals(oldList, list)) return ([], []);
+        var old = Span(oldList);
+        var now = Span(list);
+        int n = Math.Min(old.Length, now.Length), pre = 0, suf = 0;
+        while (pre < n && Same(old[pre], now[pre])) pre++;
+        while (suf < n - pre && Same(old[^(suf + 1)], now[^(suf + 1)])) suf++;
         var net = new Dictionary<PolicyRule, int>();
-        for (var i = pre; i < old.Count - suf; i++) CollectionsMarshal.GetValueRefOrAddDefault(net, old[i], out _)--;
-        for (var i = pre; i < list.Count - suf; i++) CollectionsMarshal.GetValueRefOrAddDefault(net, list[i], out _)++;
+        foreach (var p in old[pre..^suf]) CollectionsMarshal.GetValueRefOrAddDefault(net, p, out _)--;
+        foreach (var p in now[pre..^suf]) CollectionsMarshal.GetValueRefOrAddDefault(net, p, out _)++;
         var removed = new List<PolicyRule>();
         var added = new List<PolicyRule>();
         foreach (var (p, d) in net)
@@ -235,7 +237,18 @@ public sealed class IncrementalTable
         return (removed, added);
     }
 
-    private static bool Same(PolicyRule a, PolicyRule b) => ReferenceEquals(a, b) || a.Equals(b);
+    private static ReadOnlySpan<PolicyRule> Span(IReadOnlyList<PolicyRule> l) => l switch
+    {
+        PolicyRule[] a => a,
+        List<PolicyRule> list => CollectionsMarshal.AsSpan(list),
+        _ => l.ToArray(),
+    };
+
+    /// <summary>The record's equality, numbers first (most policies differ from their neighbours in a number).</summary>
+    private static bool Same(PolicyRule a, PolicyRule b) =>
+        ReferenceEquals(a, b) ||
+        (a.SourceTag == b.SourceTag && a.DestinationTag == b.DestinationTag && a.StartPort == b.StartPort && a.EndPort == b.EndPort &&
+         string.Equals(a.SourceApp, b.SourceApp) && string.Equals(a.DestinationApp, b.DestinationApp) && string.Equals(a.Protocol, b.Protocol));
 
     private void AddPolicy(PolicyRule p, HashSet<string> touched)
     {
