@@ -32,6 +32,8 @@ public sealed partial class CellAgent
     private volatile IReadOnlyList<LocalContainer> _containers = [];
     private long _changeSeenAt; // Stopwatch timestamp of the oldest change not yet applied (0: none)
     private int _mtu = 1450;
+    private int _containersDirty = 1; // 1: the container records may have changed since the last read
+    private int _brokenRecords;
     private volatile int _routerTag; // the overlay ingress router's tag (0: unknown or off)
 
     public CellAgent(AgentOptions o, IControlPlane cp, IAgentDataplane dp, ILogger log, AgentMetrics? metrics = null)
@@ -87,6 +89,7 @@ public sealed partial class CellAgent
 
         using var watcher = new ContainerWatcher(_state, () =>
         {
+            Volatile.Write(ref _containersDirty, 1);
             MarkChange();
             _policyLoop.Trigger(); // it re-reads the records and triggers the registry report when they changed
             Metrics.Inc("weft_agent_container_events_total");
@@ -298,15 +301,22 @@ public sealed partial class CellAgent
     private Task<bool> PolicyPass(ReconcileReason reason, CancellationToken ct)
     {
         var changeAt = Interlocked.Exchange(ref _changeSeenAt, 0);
-        var broken = new List<string>();
-        var containers = _state.ReadContainers(broken, CellSubnet());
-        var previous = _containers;
-        _containers = containers;
-        // The registry report sends this same list: report after reading it, never before (a report
-        // triggered by the file event alone could race ahead of this read and send the old set).
-        if (!SameContainers(previous, containers)) _registryLoop.Trigger();
-        Metrics.Set("weft_agent_local_containers", containers.Count);
-        foreach (var b in broken) LogBrokenRecord(b);
+        // The records are read when they may have changed (a file event or datagram since the last
+        // read), and on every pass that is not a plain trigger (start, resync, retry).
+        var containers = _containers;
+        if (Interlocked.Exchange(ref _containersDirty, 0) == 1 || reason != ReconcileReason.Triggered)
+        {
+            var broken = new List<string>();
+            containers = _state.ReadContainers(broken, CellSubnet());
+            var previous = _containers;
+            _containers = containers;
+            _brokenRecords = broken.Count;
+            // The registry report sends this same list: report after reading it, never before (a report
+            // triggered by the file event alone could race ahead of this read and send the old set).
+            if (!SameContainers(previous, containers)) _registryLoop.Trigger();
+            Metrics.Set("weft_agent_local_containers", containers.Count);
+            foreach (var b in broken) LogBrokenRecord(b);
+        }
 
         var cluster = _cluster;
         if (cluster is null)
@@ -354,7 +364,7 @@ public sealed partial class CellAgent
             stats = _table.Stats;
             elements = _table.ElementCount;
         }
-        Metrics.Set("weft_agent_skipped_container_records", broken.Count + stats.SkippedContainers);
+        Metrics.Set("weft_agent_skipped_container_records", _brokenRecords + stats.SkippedContainers);
         Metrics.Set("weft_agent_skipped_policies", stats.SkippedPolicies);
         Metrics.Set("weft_agent_skipped_port_mappings", stats.SkippedPortMappings);
         Metrics.Set("weft_agent_skipped_ports", stats.SkippedPorts);
