@@ -82,14 +82,15 @@ public static class AgentBench
     private static void NftApply(int[] sizes)
     {
         Console.WriteLine("== nft apply time (one cell namespace; median of runs)");
-        Console.WriteLine("   weft full: no table -> sets declared, filled by one netlink batch, rules added (the agent's start/rebuild path); compile: computing that table from the policies (not in 'weft full')");
+        Console.WriteLine("   weft full: no table -> sets declared, filled by one netlink batch, rules added (the agent's start/rebuild path); compile: computing that table from the policies (not in 'weft full');");
+        Console.WriteLine("   rebuild: the same with the incremental table's indexes (IncrementalTable.Rebuild, what the agent does at start)");
         Console.WriteLine("   over stale: a table holding these N entries and N stale ones -> read back, element delta, rules checked (restart/resync path)");
         Console.WriteLine("   text full: the same table as one libnftables transaction (the fallback, and the previous design)");
         Console.WriteLine("   full cpu: this process's user+system CPU time during the full build (the kernel's batch work runs in our sendmsg), steadier than wall time under load");
         Console.WriteLine("   agent step: one policy added/removed in a new snapshot (the server's JSON parsed as the agent does, the policy in the middle) -> IncrementalTable.Update");
         Console.WriteLine("   (policy diff, affected elements) -> one netlink batch (median/max of 20); update: the Update part alone; recompute step: the same change the");
         Console.WriteLine("   non-incremental way (compile everything, diff the tables, batch); snapshot parse: JSON -> policies, before the step (not in it)");
-        Console.WriteLine($"{"entries",8} {"weft full",10} {"full cpu",9} {"compile",9} {"over stale",11} {"text full",10} {"1 change nl",12} {"agent step",11} {"max",8} {"update",8} {"recompute step",15} {"snapshot parse",15} {"CF ipt-legacy",14} {"CF linear nft",14} {"legacy/weft",11} {"linear/weft",11}");
+        Console.WriteLine($"{"entries",8} {"weft full",10} {"full cpu",9} {"compile",9} {"rebuild",9} {"over stale",11} {"text full",10} {"1 change nl",12} {"agent step",11} {"max",8} {"update",8} {"recompute step",15} {"snapshot parse",15} {"CF ipt-legacy",14} {"CF linear nft",14} {"legacy/weft",11} {"linear/weft",11}");
         using var fabric = new CellFabric();
         var cell = fabric.AddCell("nft", "198.18.0.11");
         using var ns = NetNs.OpenByName(cell.Ns);
@@ -99,6 +100,7 @@ public static class AgentBench
         {
             var inputs = Inputs(skel, n);
             var compile = Median(5, () => PolicyCompiler.Compute(inputs));
+            var rebuild = Median(5, () => new IncrementalTable().Rebuild(inputs));
             var t = PolicyCompiler.Compute(inputs);
             var t1 = Table(skel, n, 1);
             var stale = Table(skel with { }, n, n); // 2n entries: n of them differ from t
@@ -190,7 +192,7 @@ public static class AgentBench
             var linear = Median(3, () => runner.Apply(lin.ToString()));
             runner.Apply("delete table inet cf\n");
             File.Delete(iptFile);
-            Console.WriteLine($"{n,8} {full,8:F1}ms {fullCpu,7:F1}ms {compile,7:F1}ms {over,9:F1}ms {text,8:F1}ms {changes[changes.Count / 2],10:F2}ms {steps[steps.Count / 2],9:F2}ms {steps[^1],6:F2}ms {updates[updates.Count / 2],6:F2}ms {recompute[recompute.Count / 2],13:F2}ms {parse[parse.Count / 2],13:F1}ms {legacy,12:F1}ms {linear,12:F1}ms {legacy / full,10:F2}x {linear / full,10:F2}x");
+            Console.WriteLine($"{n,8} {full,8:F1}ms {fullCpu,7:F1}ms {compile,7:F1}ms {rebuild,7:F1}ms {over,9:F1}ms {text,8:F1}ms {changes[changes.Count / 2],10:F2}ms {steps[steps.Count / 2],9:F2}ms {steps[^1],6:F2}ms {updates[updates.Count / 2],6:F2}ms {recompute[recompute.Count / 2],13:F2}ms {parse[parse.Count / 2],13:F1}ms {legacy,12:F1}ms {linear,12:F1}ms {legacy / full,10:F2}x {linear / full,10:F2}x");
         }
         Console.WriteLine($"targets: full rebuild of 10,000 <= 60 ms; one change <= 2 ms at any size; load average: {File.ReadAllText("/proc/loadavg").Trim()}");
     }

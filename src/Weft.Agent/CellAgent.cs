@@ -58,7 +58,7 @@ public sealed partial class CellAgent
     {
         get
         {
-            lock (_tableLock) return _table.Cell is null ? null : _tableView ??= _table.ToTable();
+            lock (_tableLock) return _tableView ?? (_table.Cell is null ? null : _tableView = _table.ToTable());
         }
     }
     public bool ServerReachable { get; private set; }
@@ -337,12 +337,15 @@ public sealed partial class CellAgent
         DesiredTable? full = null;
         TableDelta delta = TableDelta.Empty;
         CompileStats stats;
+        CompileStats? startStats = null;
         int elements;
         lock (_tableLock)
         {
             if (_table.Cell is null)
             {
-                full = _table.Rebuild(inputs); // start: the whole table, from the inputs
+                // Start: the whole table from the inputs (the plain compiler is the quickest way to it);
+                // the incremental state is built once it is applied.
+                full = PolicyCompiler.Compute(inputs, startStats = new CompileStats());
             }
             else if (reason == ReconcileReason.Resync)
             {
@@ -360,9 +363,9 @@ public sealed partial class CellAgent
             {
                 delta = _table.Update(inputs);
             }
-            if (full is not null || !delta.IsEmpty) _tableView = null;
-            stats = _table.Stats;
-            elements = _table.ElementCount;
+            if (full is not null || !delta.IsEmpty) _tableView = full;
+            stats = startStats ?? _table.Stats;
+            elements = full?.ElementCount ?? _table.ElementCount;
         }
         Metrics.Set("weft_agent_skipped_container_records", _brokenRecords + stats.SkippedContainers);
         Metrics.Set("weft_agent_skipped_policies", stats.SkippedPolicies);
@@ -387,6 +390,13 @@ public sealed partial class CellAgent
             LogNftFailed(e.Message);
             if (changeAt != 0) Interlocked.CompareExchange(ref _changeSeenAt, changeAt, 0);
             return Task.FromResult(false);
+        }
+        finally
+        {
+            lock (_tableLock)
+            {
+                if (_table.Cell is null) _table.Rebuild(inputs); // after the start's table is applied (or failed: the next pass repairs)
+            }
         }
         Metrics.Set("weft_agent_nft_elements", elements);
         if (r.Kind != NftApplyKind.None)

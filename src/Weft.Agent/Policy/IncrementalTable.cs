@@ -539,8 +539,13 @@ public sealed class IncrementalTable
         foreach (var key in _dirty)
         {
             var bag = _ranges[key];
-            var merged = PolicyCompiler.MergeRanges(bag.Ranges.Select(r => ((int)r.S, (int)r.E)).ToList())
-                .Select(r => TableElement.Policy((uint)key.Tag, key.Ip, key.Proto, (ushort)r.Start, (ushort)r.End)).ToArray();
+            var merged = bag.Ranges.Count switch
+            {
+                0 => [],
+                1 => [TableElement.Policy((uint)key.Tag, key.Ip, key.Proto, bag.Ranges[0].S, bag.Ranges[0].E)],
+                _ => PolicyCompiler.MergeRanges(bag.Ranges.Select(r => ((int)r.S, (int)r.E)).ToList())
+                    .Select(r => TableElement.Policy((uint)key.Tag, key.Ip, key.Proto, (ushort)r.Start, (ushort)r.End)).ToArray(),
+            };
             // Both are sorted by first port: a merge walk gives the elements that differ.
             var old = bag.Merged;
             int i = 0, j = 0;
