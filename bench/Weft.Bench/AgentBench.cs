@@ -7,6 +7,7 @@ using System.Text.Json;
 using Weft.Agent.Dataplane;
 using Weft.Agent.Overlay;
 using Weft.Agent.Policy;
+using Weft.Agent.Server;
 using Weft.Linux;
 using Weft.Linux.Nft;
 using Weft.TestSupport;
@@ -42,23 +43,54 @@ public static class AgentBench
     // ---------------------------------------------------------------- nft apply time
 
     /// <summary>N allow entries: N source apps (tags 1..N) each allowed to one local backend on its own port.</summary>
-    private static DesiredTable Table(CellSkeleton cell, int n, int extra = 0)
+    private static PolicyInputs Inputs(CellSkeleton cell, int n, int extra = 0)
     {
         var policies = new List<PolicyRule>(n + extra);
         for (var i = 0; i < n + extra; i++) policies.Add(new PolicyRule($"app-{i}", 1 + i % 65000, "backend", 65001, "tcp", 1024 + i % 60000, 1024 + i % 60000));
         var containers = new List<LocalContainer>();
         for (var c = 0; c < 10; c++) containers.Add(new LocalContainer($"c{c}", "eth0", IPAddress.Parse($"10.255.12.{10 + c}"), $"w-0102550120{10 + c}", c == 0 ? "backend" : $"other-{c}", []));
-        return PolicyCompiler.Compute(new PolicyInputs(cell, policies, containers, [cell.CellIp]));
+        return new PolicyInputs(cell, policies, containers, [cell.CellIp]);
+    }
+
+    private static DesiredTable Table(CellSkeleton cell, int n, int extra = 0) => PolicyCompiler.Compute(Inputs(cell, n, extra));
+
+    /// <summary>
+    /// The policies as the agent gets them from a new snapshot: the server's JSON parsed by
+    /// <see cref="WireFormat.ParseSnapshot"/> with the agent's name pool (new objects, names shared with
+    /// the last snapshot), with one more policy in the middle when <paramref name="withOneMore"/>.
+    /// </summary>
+    private static PolicyInputs Snapshot(PolicyInputs baseInputs, bool withOneMore, NamePool names, List<double> parseMs)
+    {
+        var list = baseInputs.Policies.ToList();
+        if (withOneMore) list.Insert(list.Count / 2, new PolicyRule("app-new", 65002, "backend", 65001, "udp", 53, 53));
+        var json = new StringBuilder("{\"revision\":1,\"policies\":[");
+        foreach (var p in list)
+        {
+            json.Append(CultureInfo.InvariantCulture, $"{{\"source\":{{\"id\":\"{p.SourceApp}\",\"tag\":\"{p.SourceTag:X4}\"}},\"destination\":{{\"id\":\"{p.DestinationApp}\",\"tag\":\"{p.DestinationTag:X4}\",\"protocol\":\"{p.Protocol}\",\"ports\":{{\"start\":{p.StartPort},\"end\":{p.EndPort}}}}}}},");
+        }
+        json.Length--;
+        json.Append("],\"leases\":[]}");
+        var bytes = Encoding.UTF8.GetBytes(json.ToString());
+        var sw = Stopwatch.StartNew();
+        using var doc = JsonDocument.Parse(bytes);
+        var snap = WireFormat.ParseSnapshot(doc.RootElement, names);
+        parseMs.Add(sw.Elapsed.TotalMilliseconds);
+        if (!snap.Policies.SequenceEqual(list)) throw new InvalidOperationException("snapshot round trip");
+        return baseInputs with { Policies = snap.Policies };
     }
 
     private static void NftApply(int[] sizes)
     {
         Console.WriteLine("== nft apply time (one cell namespace; median of runs)");
-        Console.WriteLine("   weft full: no table -> sets declared, filled by one netlink batch, rules added (the agent's start/rebuild path)");
+        Console.WriteLine("   weft full: no table -> sets declared, filled by one netlink batch, rules added (the agent's start/rebuild path); compile: computing that table from the policies (not in 'weft full');");
+        Console.WriteLine("   rebuild: the same with the incremental table's indexes (IncrementalTable.Rebuild, what the agent does at start)");
         Console.WriteLine("   over stale: a table holding these N entries and N stale ones -> read back, element delta, rules checked (restart/resync path)");
         Console.WriteLine("   text full: the same table as one libnftables transaction (the fallback, and the previous design)");
         Console.WriteLine("   full cpu: this process's user+system CPU time during the full build (the kernel's batch work runs in our sendmsg), steadier than wall time under load");
-        Console.WriteLine($"{"entries",8} {"weft full",12} {"full cpu",10} {"over stale",12} {"text full",12} {"1 change nl",12} {"max",9} {"agent step",11} {"CF iptables-legacy",19} {"CF linear nft",14} {"legacy/weft",11} {"linear/weft",11}");
+        Console.WriteLine("   agent step: one policy added/removed in a new snapshot (the server's JSON parsed as the agent does, the policy in the middle) -> IncrementalTable.Update");
+        Console.WriteLine("   (policy diff, affected elements) -> one netlink batch (median/max of 20); update: the Update part alone; recompute step: the same change the");
+        Console.WriteLine("   non-incremental way (compile everything, diff the tables, batch); snapshot parse: JSON -> policies, before the step (not in it)");
+        Console.WriteLine($"{"entries",8} {"weft full",10} {"full cpu",9} {"compile",9} {"rebuild",9} {"over stale",11} {"text full",10} {"1 change nl",12} {"agent step",11} {"max",8} {"update",8} {"recompute step",15} {"snapshot parse",15} {"CF ipt-legacy",14} {"CF linear nft",14} {"legacy/weft",11} {"linear/weft",11}");
         using var fabric = new CellFabric();
         var cell = fabric.AddCell("nft", "198.18.0.11");
         using var ns = NetNs.OpenByName(cell.Ns);
@@ -66,7 +98,10 @@ public static class AgentBench
         var skel = new CellSkeleton(cell.UnderlayIp, IPNetwork.Parse("10.255.0.0/16"));
         foreach (var n in sizes)
         {
-            var t = Table(skel, n);
+            var inputs = Inputs(skel, n);
+            var compile = Median(5, () => PolicyCompiler.Compute(inputs));
+            var rebuild = Median(5, () => new IncrementalTable().Rebuild(inputs));
+            var t = PolicyCompiler.Compute(inputs);
             var t1 = Table(skel, n, 1);
             var stale = Table(skel with { }, n, n); // 2n entries: n of them differ from t
             var cpus = new List<double>();
@@ -78,32 +113,65 @@ public static class AgentBench
             });
             cpus.Sort();
             var fullCpu = cpus[cpus.Count / 2];
-            var over = MedianWithSetup(3, () => new NftEnforcer(runner).Apply(stale), () => new NftEnforcer(runner).Apply(t));
+            // The setup waits until the kernel has finished resizing its hash tables after the additions (a
+            // table the agent restarts over has been there a while): a dump during a resize lists some
+            // elements twice and the agent dumps again (NftEnforcer.DumpRetries).
+            var over = MedianWithSetup(3, () => { new NftEnforcer(runner).Apply(stale); Thread.Sleep(1000); }, () => new NftEnforcer(runner).Apply(t));
             runner.Apply(NftScript.DeleteTable);
             var text = MedianWithSetup(3, () => { }, () => runner.Apply(NftScript.Full(t)));
             runner.Apply(NftScript.DeleteTable);
+
+            // One policy change: the netlink transaction alone.
             var enf = new NftEnforcer(runner);
             enf.Apply(t);
-            // One policy change: the netlink transaction alone, and the agent's whole step (diff + transaction).
             var add = NftScript.Delta(t, t1);
             var del = NftScript.Delta(t1, t);
             var changes = new List<double>();
-            var steps = new List<double>();
             for (var i = 0; i < 20; i++)
             {
                 var sw = Stopwatch.StartNew();
                 runner.Commit((i % 2 == 0 ? add : del).ToBatch());
                 changes.Add(sw.Elapsed.TotalMilliseconds);
             }
-            for (var i = 0; i < 20; i++)
+            changes.Sort();
+
+            // The agent's whole step, incremental: new snapshot in hand -> element delta -> batch.
+            runner.Apply(NftScript.DeleteTable);
+            enf = new NftEnforcer(runner);
+            var incremental = new IncrementalTable();
+            enf.Apply(incremental.Rebuild(inputs));
+            var names = new NamePool();
+            var parse = new List<double>();
+            PolicyInputs[] snaps = [Snapshot(inputs, true, names, parse), Snapshot(inputs, false, names, parse), Snapshot(inputs, true, names, parse), Snapshot(inputs, false, names, parse)];
+            parse.Sort();
+            var steps = new List<double>();
+            var updates = new List<double>();
+            for (var i = -2; i < 20; i++) // two untimed: the first call of each path compiles it
             {
                 var sw = Stopwatch.StartNew();
-                var r = enf.Apply(i % 2 == 0 ? t1 : t);
+                var delta = incremental.Update(snaps[(i + 4) % 4]);
+                updates.Add(sw.Elapsed.TotalMilliseconds);
+                var r = enf.ApplyDelta(skel, delta, incremental.ToTable);
+                if (i < 0) { updates.RemoveAt(updates.Count - 1); continue; }
                 steps.Add(sw.Elapsed.TotalMilliseconds);
+                if (r.Kind != NftApplyKind.Delta || r.Elements != 1) throw new InvalidOperationException($"expected a delta of one element, got {r.Kind} {r.Elements}");
+            }
+            steps.Sort();
+            updates.Sort();
+
+            // The same step the non-incremental way: recompute everything, diff against the applied table, batch.
+            runner.Apply(NftScript.DeleteTable);
+            enf = new NftEnforcer(runner);
+            enf.Apply(t);
+            var recompute = new List<double>();
+            for (var i = 0; i < 10; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                var r = enf.Apply(PolicyCompiler.Compute(snaps[i % 2]));
+                recompute.Add(sw.Elapsed.TotalMilliseconds);
                 if (r.Kind != NftApplyKind.Delta) throw new InvalidOperationException("expected a delta");
             }
-            changes.Sort();
-            steps.Sort();
+            recompute.Sort();
             runner.Apply(NftScript.DeleteTable);
 
             // CF style: one ACCEPT rule per (destination IP, protocol, port, source mark), rebuilt whole.
@@ -124,7 +192,7 @@ public static class AgentBench
             var linear = Median(3, () => runner.Apply(lin.ToString()));
             runner.Apply("delete table inet cf\n");
             File.Delete(iptFile);
-            Console.WriteLine($"{n,8} {full,10:F1}ms {fullCpu,8:F1}ms {over,10:F1}ms {text,10:F1}ms {changes[changes.Count / 2],10:F2}ms {changes[^1],7:F2}ms {steps[steps.Count / 2],9:F2}ms {legacy,17:F1}ms {linear,12:F1}ms {legacy / full,10:F2}x {linear / full,10:F2}x");
+            Console.WriteLine($"{n,8} {full,8:F1}ms {fullCpu,7:F1}ms {compile,7:F1}ms {rebuild,7:F1}ms {over,9:F1}ms {text,8:F1}ms {changes[changes.Count / 2],10:F2}ms {steps[steps.Count / 2],9:F2}ms {steps[^1],6:F2}ms {updates[updates.Count / 2],6:F2}ms {recompute[recompute.Count / 2],13:F2}ms {parse[parse.Count / 2],13:F1}ms {legacy,12:F1}ms {linear,12:F1}ms {legacy / full,10:F2}x {linear / full,10:F2}x");
         }
         Console.WriteLine($"targets: full rebuild of 10,000 <= 60 ms; one change <= 2 ms at any size; load average: {File.ReadAllText("/proc/loadavg").Trim()}");
     }

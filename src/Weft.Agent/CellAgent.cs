@@ -25,11 +25,15 @@ public sealed partial class CellAgent
     private readonly ReconcileLoop _policyLoop, _overlayLoop, _registryLoop;
     private volatile ClusterSnapshot? _cluster;
     private volatile Lease? _lease;
-    private volatile DesiredTable? _applied;
+    private readonly IncrementalTable _table = new(); // guarded by _tableLock
+    private readonly Lock _tableLock = new();
+    private DesiredTable? _tableView; // _table materialized (for /state), null when it changed since
     private volatile OverlayDesired? _overlay;
     private volatile IReadOnlyList<LocalContainer> _containers = [];
     private long _changeSeenAt; // Stopwatch timestamp of the oldest change not yet applied (0: none)
     private int _mtu = 1450;
+    private int _containersDirty = 1; // 1: the container records may have changed since the last read
+    private int _brokenRecords;
     private volatile int _routerTag; // the overlay ingress router's tag (0: unknown or off)
 
     public CellAgent(AgentOptions o, IControlPlane cp, IAgentDataplane dp, ILogger log, AgentMetrics? metrics = null)
@@ -49,7 +53,14 @@ public sealed partial class CellAgent
     public CellState State => _state;
     public Lease? Lease => _lease;
     public ClusterSnapshot? Cluster => _cluster;
-    public DesiredTable? AppliedTable => _applied;
+    /// <summary>The table the agent enforces (what it last committed, or is retrying to), materialized on demand.</summary>
+    public DesiredTable? AppliedTable
+    {
+        get
+        {
+            lock (_tableLock) return _tableView ?? (_table.Cell is null ? null : _tableView = _table.ToTable());
+        }
+    }
     public bool ServerReachable { get; private set; }
     public bool Ready { get; private set; }
     public long PolicyPasses => _policyLoop.Passes;
@@ -78,6 +89,7 @@ public sealed partial class CellAgent
 
         using var watcher = new ContainerWatcher(_state, () =>
         {
+            Volatile.Write(ref _containersDirty, 1);
             MarkChange();
             _policyLoop.Trigger(); // it re-reads the records and triggers the registry report when they changed
             Metrics.Inc("weft_agent_container_events_total");
@@ -251,26 +263,6 @@ public sealed partial class CellAgent
         }
     }
 
-    /// <summary>The router for the compiler: the id's tag as a policy names it (current by definition),
-    /// else the one asked for; none when another app in the policies holds that tag.</summary>
-    private IngressRouter? Router(ClusterSnapshot cluster)
-    {
-        var id = _o.RouterId;
-        if (id.Length == 0) return null;
-        var tag = _routerTag;
-        foreach (var p in cluster.Policies)
-        {
-            if (p.SourceApp == id) { tag = p.SourceTag; break; }
-            if (p.DestinationApp == id) { tag = p.DestinationTag; break; }
-        }
-        if (tag == 0) return null;
-        foreach (var p in cluster.Policies)
-        {
-            if ((p.SourceTag == tag && p.SourceApp != id) || (p.DestinationTag == tag && p.DestinationApp != id)) return null;
-        }
-        return new IngressRouter(id, tag);
-    }
-
     /// <summary>Takes a new snapshot from the server: persists it and triggers the reconcilers.</summary>
     private void Accept(ClusterSnapshot snap)
     {
@@ -309,15 +301,22 @@ public sealed partial class CellAgent
     private Task<bool> PolicyPass(ReconcileReason reason, CancellationToken ct)
     {
         var changeAt = Interlocked.Exchange(ref _changeSeenAt, 0);
-        var broken = new List<string>();
-        var containers = _state.ReadContainers(broken, CellSubnet());
-        var previous = _containers;
-        _containers = containers;
-        // The registry report sends this same list: report after reading it, never before (a report
-        // triggered by the file event alone could race ahead of this read and send the old set).
-        if (!SameContainers(previous, containers)) _registryLoop.Trigger();
-        Metrics.Set("weft_agent_local_containers", containers.Count);
-        foreach (var b in broken) LogBrokenRecord(b);
+        // The records are read when they may have changed (a file event or datagram since the last
+        // read), and on every pass that is not a plain trigger (start, resync, retry).
+        var containers = _containers;
+        if (Interlocked.Exchange(ref _containersDirty, 0) == 1 || reason != ReconcileReason.Triggered)
+        {
+            var broken = new List<string>();
+            containers = _state.ReadContainers(broken, CellSubnet());
+            var previous = _containers;
+            _containers = containers;
+            _brokenRecords = broken.Count;
+            // The registry report sends this same list: report after reading it, never before (a report
+            // triggered by the file event alone could race ahead of this read and send the old set).
+            if (!SameContainers(previous, containers)) _registryLoop.Trigger();
+            Metrics.Set("weft_agent_local_containers", containers.Count);
+            foreach (var b in broken) LogBrokenRecord(b);
+        }
 
         var cluster = _cluster;
         if (cluster is null)
@@ -329,18 +328,62 @@ public sealed partial class CellAgent
         }
         var underlays = cluster.Leases.Select(l => l.UnderlayIp).ToList();
         if (_lease is { } own && !underlays.Contains(own.UnderlayIp)) underlays.Add(own.UnderlayIp);
-        var stats = new CompileStats();
-        var desired = PolicyCompiler.Compute(new PolicyInputs(new CellSkeleton(_o.UnderlayIp, _o.Overlay), cluster.Policies, containers, underlays)
+        // The router as asked for; the compiler takes the tag a policy gives it instead, or leaves
+        // overlay ingress out when another app in the policies holds the tag.
+        var inputs = new PolicyInputs(new CellSkeleton(_o.UnderlayIp, _o.Overlay), cluster.Policies, containers, underlays)
         {
-            Router = Router(cluster),
-        }, stats);
-        Metrics.Set("weft_agent_skipped_container_records", broken.Count + stats.SkippedContainers);
+            Router = _o.RouterId.Length > 0 ? new IngressRouter(_o.RouterId, _routerTag) : null,
+        };
+        DesiredTable? full = null;
+        TableDelta delta = TableDelta.Empty;
+        CompileStats stats;
+        CompileStats? startStats = null;
+        int elements;
+        lock (_tableLock)
+        {
+            if (_table.Cell is null)
+            {
+                // Start: the whole table from the inputs (the plain compiler is the quickest way to it);
+                // the incremental state is built once it is applied.
+                full = PolicyCompiler.Compute(inputs, startStats = new CompileStats());
+            }
+            else if (reason == ReconcileReason.Resync)
+            {
+                // The safety net: the incremental state must equal a full recompute from the same inputs.
+                _table.Update(inputs);
+                full = PolicyCompiler.Compute(inputs);
+                if (!_table.ToTable().SameElements(full))
+                {
+                    Metrics.Inc("weft_agent_incremental_mismatches_total");
+                    LogIncrementalMismatch();
+                    _table.Rebuild(inputs);
+                }
+            }
+            else
+            {
+                delta = _table.Update(inputs);
+            }
+            if (full is not null || !delta.IsEmpty) _tableView = full;
+            stats = startStats ?? _table.Stats;
+            elements = full?.ElementCount ?? _table.ElementCount;
+        }
+        Metrics.Set("weft_agent_skipped_container_records", _brokenRecords + stats.SkippedContainers);
         Metrics.Set("weft_agent_skipped_policies", stats.SkippedPolicies);
         Metrics.Set("weft_agent_skipped_port_mappings", stats.SkippedPortMappings);
         Metrics.Set("weft_agent_skipped_ports", stats.SkippedPorts);
-        if (reason == ReconcileReason.Resync) _dp.Nft.Invalidate(); // read the kernel back and repair drift
         NftApplyResult r;
-        try { r = _dp.Nft.Apply(desired); }
+        try
+        {
+            if (full is not null)
+            {
+                if (reason == ReconcileReason.Resync) _dp.Nft.Invalidate(); // read the kernel back and repair drift
+                r = _dp.Nft.Apply(full);
+            }
+            else
+            {
+                r = _dp.Nft.ApplyDelta(inputs.Cell, delta, () => AppliedTable!);
+            }
+        }
         catch (Exception e)
         {
             Metrics.Inc("weft_agent_nft_apply_failures_total");
@@ -348,8 +391,14 @@ public sealed partial class CellAgent
             if (changeAt != 0) Interlocked.CompareExchange(ref _changeSeenAt, changeAt, 0);
             return Task.FromResult(false);
         }
-        _applied = desired;
-        Metrics.Set("weft_agent_nft_elements", desired.ElementCount);
+        finally
+        {
+            lock (_tableLock)
+            {
+                if (_table.Cell is null) _table.Rebuild(inputs); // after the start's table is applied (or failed: the next pass repairs)
+            }
+        }
+        Metrics.Set("weft_agent_nft_elements", elements);
         if (r.Kind != NftApplyKind.None)
         {
             var kind = r.Kind == NftApplyKind.Full ? "full" : "delta";
@@ -405,6 +454,11 @@ public sealed partial class CellAgent
         Metrics.Set("weft_agent_server_reachable", up ? 1 : 0);
     }
 
+    private IngressRouter? RouterInForce()
+    {
+        lock (_tableLock) return _table.Router;
+    }
+
     /// <summary>What the agent enforces now, for GET /state (and `weft` to read).</summary>
     public AgentStateView View() => new(
         _o.CellId, _o.UnderlayIp.ToString(), _lease?.Subnet.ToString(), _lease?.VtepMac, _mtu, ServerReachable, _cluster?.Revision,
@@ -414,12 +468,12 @@ public sealed partial class CellAgent
             Ports = [.. c.Ports],
             PortMappings = c.PortMappings.Select(m => $"{m.Protocol}/{m.HostPort}->{m.ContainerPort}").ToList(),
         }).ToList(),
-        _applied?.Elements.ToDictionary(e => e.Key, e => e.Value.ToList()) ?? [],
+        AppliedTable?.Text.ToDictionary(e => e.Key, e => e.Value.ToList()) ?? [],
         _overlay?.Routes.Select(r => $"{r.Dst} via {r.Gateway}").Order(StringComparer.Ordinal).ToList() ?? [],
         _overlay?.Fdb.Select(f => $"{f.Mac} dst {f.Dst}").Order(StringComparer.Ordinal).ToList() ?? [])
     {
         RouterId = _o.RouterId.Length > 0 ? _o.RouterId : null,
-        RouterTag = _cluster is { } c && Router(c) is { } r ? r.Tag : null,
+        RouterTag = RouterInForce()?.Tag,
     };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "loaded last snapshot: revision {Revision}, {Policies} policies, {Leases} leases")]
@@ -442,6 +496,8 @@ public sealed partial class CellAgent
     private partial void LogSnapshotSaveFailed(string error);
     [LoggerMessage(Level = LogLevel.Warning, Message = "skipping invalid container record {File}")]
     private partial void LogBrokenRecord(string file);
+    [LoggerMessage(Level = LogLevel.Error, Message = "the incrementally kept table differs from a full recompute; rebuilt it (please report this)")]
+    private partial void LogIncrementalMismatch();
     [LoggerMessage(Level = LogLevel.Error, Message = "nft apply failed: {Error}")]
     private partial void LogNftFailed(string error);
     [LoggerMessage(Level = LogLevel.Information, Message = "nft {Kind}: {Elements} elements in {Ms:F2} ms (revision {Revision})")]

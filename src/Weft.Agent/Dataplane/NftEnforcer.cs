@@ -20,8 +20,8 @@ public interface INftRunner
     /// <summary>Digest of the table's chains, rules and set declarations (<see cref="NftNetlink.TryReadStructure"/>), marker chains left out; null when the table does not exist.</summary>
     NftStructure? TryReadStructure();
 
-    /// <summary>The elements of one of the table's sets or maps (an nf_tables netlink dump).</summary>
-    List<NftElement> ListElements(INftSetLike set);
+    /// <summary>The elements of one of the table's sets or maps (an nf_tables netlink dump), each made by <paramref name="read"/> from its kernel bytes.</summary>
+    List<T> ListElements<T>(INftSetLike set, NftElementReader<T> read);
 }
 
 /// <summary>libnftables context and nf_tables netlink socket, both opened in one namespace.</summary>
@@ -39,7 +39,7 @@ public sealed class LibNftRunner(NftContext ctx, NftNetlink netlink) : INftRunne
     public void Apply(string script) => ctx.Apply(script);
     public void Commit(NftElementBatch batch) => netlink.Commit(batch);
     public string? TryListStructure() => ctx.TryListTableStructureJson(NftFamily.Inet, DesiredTable.TableName);
-    public List<NftElement> ListElements(INftSetLike set) => netlink.ListElements(NftFamily.Inet, DesiredTable.TableName, set);
+    public List<T> ListElements<T>(INftSetLike set, NftElementReader<T> read) => netlink.ListElements(NftFamily.Inet, DesiredTable.TableName, set, read);
     public NftStructure? TryReadStructure() => netlink.TryReadStructure(NftFamily.Inet, DesiredTable.TableName, NftScript.IsNotMarker);
     public void Dispose()
     {
@@ -73,21 +73,31 @@ public sealed record NftApplyResult(NftApplyKind Kind, TimeSpan Duration, int El
 /// </summary>
 public sealed class NftEnforcer(INftRunner nft)
 {
-    /// <summary>What the kernel holds as far as we know (null: unknown, the next apply reads it back).</summary>
+    private CellSkeleton? _synced; // the skeleton of the table the kernel holds as far as we know
+
+    /// <summary>The whole table the kernel holds as far as we know, when it was applied whole by
+    /// <see cref="Apply"/> (null: unknown, or kept up to date by <see cref="ApplyDelta"/>).</summary>
     public DesiredTable? Applied { get; private set; }
 
+    /// <summary>Whether the kernel holds what was last applied (whole or by deltas), with skeleton <paramref name="cell"/>.</summary>
+    public bool InSync(CellSkeleton cell) => _synced is { } s && DesiredTable.SameSkeleton(s, cell);
+
+    /// <summary>Makes the kernel hold <paramref name="desired"/>: a delta against <see cref="Applied"/> when known, else read back and repaired.</summary>
     public NftApplyResult Apply(DesiredTable desired)
     {
         var sw = Stopwatch.StartNew();
         Exception? deltaError = null;
-        if (Applied is { } prev && prev.SameSkeleton(desired))
+        if (Applied is { } prev && prev.SameSkeleton(desired) && InSync(desired.Cell))
         {
             var delta = NftScript.Delta(prev, desired);
             if (delta.IsEmpty) return new(NftApplyKind.None, sw.Elapsed, 0);
+            Applied = null; // unknown until the kernel answers (an exception other than a refusal leaves it so)
+            _synced = null;
             try
             {
                 nft.Commit(delta.ToBatch());
                 Applied = desired;
+                _synced = desired.Cell;
                 return new(NftApplyKind.Delta, sw.Elapsed, delta.Count);
             }
             catch (KernelException e)
@@ -95,9 +105,41 @@ public sealed class NftEnforcer(INftRunner nft)
                 deltaError = e; // the kernel differs from what we think: read it back
             }
         }
+        return Repair(desired, sw, deltaError);
+    }
+
+    /// <summary>
+    /// Applies element changes computed elsewhere (<see cref="IncrementalTable.Update"/>) to a table the
+    /// kernel is known to hold with skeleton <paramref name="cell"/>: one netlink batch. When the state
+    /// is not known, or the kernel refuses the batch, the table is read back and repaired to
+    /// <paramref name="desired"/> (called only then).
+    /// </summary>
+    public NftApplyResult ApplyDelta(CellSkeleton cell, TableDelta delta, Func<DesiredTable> desired)
+    {
+        var sw = Stopwatch.StartNew();
+        if (!InSync(cell)) return Repair(desired(), sw, null);
+        Applied = null; // no longer the whole table the kernel holds
+        if (delta.IsEmpty) return new(NftApplyKind.None, sw.Elapsed, 0);
+        _synced = null; // unknown until the kernel answers
+        try
+        {
+            nft.Commit(delta.ToBatch());
+            _synced = cell;
+            return new(NftApplyKind.Delta, sw.Elapsed, delta.Count);
+        }
+        catch (KernelException e)
+        {
+            return Repair(desired(), sw, e);
+        }
+    }
+
+    private NftApplyResult Repair(DesiredTable desired, Stopwatch sw, Exception? deltaError)
+    {
         Applied = null;
+        _synced = null;
         var kind = Reconcile(desired, out var changed);
         Applied = desired;
+        _synced = desired.Cell;
         return new(kind, sw.Elapsed, changed, deltaError);
     }
 
@@ -164,30 +206,86 @@ public sealed class NftEnforcer(INftRunner nft)
 
     /// <summary>
     /// The element changes from what the kernel holds (read back over netlink) to <paramref name="desired"/>,
-    /// compared in Weft.Linux.Nft's model (values compare by what they cover: a one-port range read
-    /// back as the port is the same element), as one batch: deletions, then additions.
+    /// compared as <see cref="TableElement"/>s (a one-port range read back as the port is the same
+    /// element), as one batch: deletions, then additions. Elements the agent could not have written
+    /// (a veth name not derived from its IP) are deleted as read.
     /// </summary>
     private NftElementBatch KernelDelta(DesiredTable desired, out int changed)
     {
         var deletes = new NftElementBatch();
-        var adds = new List<(INftSetLike Set, NftElement[] Elements)>();
+        var adds = new List<(TableSet Set, List<TableElement> Elements)>();
         changed = 0;
-        foreach (var set in DesiredTable.Sets)
+        foreach (var set in TableElements.All)
         {
-            var want = new HashSet<NftElement>(desired.Elements[set.Name].Select(e => DesiredTable.ToNft(set, e)));
-            var have = nft.ListElements(set);
-            var stale = have.Where(e => !want.Remove(e)).ToArray(); // what remains in want is missing
-            deletes.Delete(NftFamily.Inet, DesiredTable.TableName, set, stale);
-            adds.Add((set, want.ToArray()));
-            changed += stale.Length + want.Count;
+            var decl = set.Declaration();
+            var interval = (decl.Flags & NftSetFlags.Interval) != 0;
+            var (ours, foreign) = ReadBack(set);
+            var want = desired[set].AsSpan();
+            var stale = new List<TableElement>();
+            var missing = new List<TableElement>();
+            int i = 0, j = 0;
+            while (i < ours.Length || j < want.Length)
+            {
+                var c = i == ours.Length ? 1 : j == want.Length ? -1 : ours[i].CompareTo(want[j]);
+                if (c == 0) { i++; j++; }
+                else if (c < 0) stale.Add(ours[i++]);
+                else missing.Add(want[j++]);
+            }
+            deletes.Delete(NftFamily.Inet, DesiredTable.TableName, decl, foreign);
+            deletes.Delete(NftFamily.Inet, DesiredTable.TableName, decl, TableElements.Source(set, stale));
+            adds.Add((set, missing));
+            changed += foreign.Length + stale.Count + missing.Count;
         }
-        foreach (var (set, elements) in adds) deletes.Add(NftFamily.Inet, DesiredTable.TableName, set, elements);
+        foreach (var (set, elements) in adds) deletes.Add(NftFamily.Inet, DesiredTable.TableName, set.Declaration(), TableElements.Source(set, elements));
         return deletes;
     }
 
+    private readonly record struct KernelElement(TableElement Element, NftElement? Foreign);
+
+    /// <summary>
+    /// The elements of one set as the kernel lists them: ours (sorted, distinct) and any others.
+    /// A hash set's dump that spans several messages restarts its walk for each one, and while the
+    /// kernel resizes the table (after many additions) a restarted walk can list an element twice
+    /// and miss another. Duplicates show it: the set is dumped again (a few times, briefly apart).
+    /// What is still inconsistent then is harmless: duplicates are dropped (deleting one twice would
+    /// fail the batch), a missed wanted element is added again (adding a present element is no
+    /// error), a missed stale one waits for the next resync.
+    /// </summary>
+    private (TableElement[] Ours, NftElement[] Foreign) ReadBack(TableSet set)
+    {
+        var decl = set.Declaration();
+        var interval = (decl.Flags & NftSetFlags.Interval) != 0;
+        for (var attempt = 1; ; attempt++)
+        {
+            var have = nft.ListElements(decl, (key, end, value) => TableElements.TryRead(set, key, end, value, out var e)
+                ? new KernelElement(e, null)
+                : new KernelElement(default, new NftElement(NftElementBatch.ReadKey(key, decl.KeyTypes, interval, end),
+                    value.IsEmpty ? null : NftElementBatch.ReadKey(value, decl.ValueTypes, false))));
+            var foreign = have.Where(h => h.Foreign is not null).Select(h => h.Foreign!).Distinct().ToArray();
+            var ours = have.Where(h => h.Foreign is null).Select(h => h.Element).ToArray();
+            Array.Sort(ours);
+            var n = ours.Length == 0 ? 0 : 1;
+            for (var i = 1; i < ours.Length; i++)
+            {
+                if (ours[i] != ours[n - 1]) ours[n++] = ours[i];
+            }
+            var duplicates = ours.Length - n + have.Count(h => h.Foreign is not null) - foreign.Length;
+            if (duplicates == 0 || attempt == 5) return (ours[..n], foreign);
+            DumpRetries++;
+            Thread.Sleep(20 * attempt);
+        }
+    }
+
+    /// <summary>Set dumps repeated because the kernel listed an element twice (see <see cref="ReadBack"/>).</summary>
+    public int DumpRetries { get; private set; }
+
     /// <summary>Forgets what was applied, so the next apply reads the kernel's table back and repairs
     /// whatever differs: elements, and chains or rules changed behind the agent's back (periodic resync).</summary>
-    public void Invalidate() => Applied = null;
+    public void Invalidate()
+    {
+        Applied = null;
+        _synced = null;
+    }
 
     public bool TableExists() => nft.TryReadStructure() is not null;
 
@@ -195,6 +293,6 @@ public sealed class NftEnforcer(INftRunner nft)
     public void Delete()
     {
         nft.Apply(NftScript.DeleteTable);
-        Applied = null;
+        Invalidate();
     }
 }

@@ -38,21 +38,18 @@ public static class NftScript
     /// <summary>Creates the table and its (empty) sets and maps if missing; changes nothing that exists.</summary>
     public static string Declare() => new NftBatch().CreateTable(DesiredTable.Declarations).Render();
 
-    /// <summary>Every element of <paramref name="t"/>, as one netlink batch.</summary>
+    /// <summary>Every element of <paramref name="t"/>, as one netlink batch (each element writes its own bytes).</summary>
     public static NftElementBatch AllElements(DesiredTable t)
     {
         var batch = new NftElementBatch();
-        foreach (var set in DesiredTable.Sets) batch.Add(NftFamily.Inet, DesiredTable.TableName, set, Elements(t, set));
+        foreach (var set in TableElements.All) batch.Add(NftFamily.Inet, DesiredTable.TableName, set.Declaration(), TableElements.Source(set, t[set]));
         return batch;
     }
 
     private static NftElement[] Elements(DesiredTable t, INftSetLike set)
     {
-        var src = t.Elements[set.Name];
-        var a = new NftElement[src.Count];
-        var i = 0;
-        foreach (var e in src) a[i++] = DesiredTable.ToNft(set, e);
-        return a;
+        var which = (TableSet)DesiredTable.Sets.IndexOf(set);
+        return t[which].Select(e => TableElements.ToNft(which, e)).ToArray();
     }
 
     /// <summary>
@@ -141,48 +138,49 @@ public static class NftScript
 
     /// <summary>
     /// The element changes that turn <paramref name="from"/> into <paramref name="to"/> (a merge walk
-    /// over the sorted element sets); empty when nothing changed.
+    /// over the sorted element arrays); empty when nothing changed.
     /// </summary>
     public static TableDelta Delta(DesiredTable from, DesiredTable to)
     {
         var changes = new List<SetDelta>();
-        foreach (var set in DesiredTable.Sets)
+        foreach (var set in TableElements.All)
         {
-            var a = from.Elements[set.Name];
-            var b = to.Elements[set.Name];
-            if (ReferenceEquals(a, b)) continue;
-            var (removed, added) = SortedDiff(a, b);
+            var (removed, added) = SortedDiff(from[set].AsSpan(), to[set].AsSpan());
             if (removed.Count + added.Count > 0) changes.Add(new SetDelta(set, removed, added));
         }
         return new TableDelta(changes);
     }
 
-    /// <summary>One merge walk over two ordinally sorted sets: O(n) compares, no hashing.</summary>
-    private static (List<string> Removed, List<string> Added) SortedDiff(ImmutableSortedSet<string> a, ImmutableSortedSet<string> b)
+    /// <summary>One merge walk over two sorted arrays: O(n) compares of two integers, no hashing.</summary>
+    private static (List<TableElement> Removed, List<TableElement> Added) SortedDiff(ReadOnlySpan<TableElement> a, ReadOnlySpan<TableElement> b)
     {
-        var removed = new List<string>();
-        var added = new List<string>();
-        using var ea = a.GetEnumerator();
-        using var eb = b.GetEnumerator();
-        var ha = ea.MoveNext();
-        var hb = eb.MoveNext();
-        while (ha || hb)
+        var removed = new List<TableElement>();
+        var added = new List<TableElement>();
+        if (a.SequenceEqual(b)) return (removed, added);
+        int i = 0, j = 0;
+        while (i < a.Length || j < b.Length)
         {
-            var c = !ha ? 1 : !hb ? -1 : string.CompareOrdinal(ea.Current, eb.Current);
-            if (c == 0) { ha = ea.MoveNext(); hb = eb.MoveNext(); }
-            else if (c < 0) { removed.Add(ea.Current); ha = ea.MoveNext(); }
-            else { added.Add(eb.Current); hb = eb.MoveNext(); }
+            var c = i == a.Length ? 1 : j == b.Length ? -1 : a[i].CompareTo(b[j]);
+            if (c == 0) { i++; j++; }
+            else if (c < 0) removed.Add(a[i++]);
+            else added.Add(b[j++]);
         }
         return (removed, added);
     }
 }
 
 /// <summary>Elements removed from and added to one set or map.</summary>
-public sealed record SetDelta(INftSetLike Set, IReadOnlyList<string> Removed, IReadOnlyList<string> Added);
+public sealed record SetDelta(TableSet Set, IReadOnlyList<TableElement> Removed, IReadOnlyList<TableElement> Added)
+{
+    /// <summary>The set's declaration.</summary>
+    public INftSetLike Declaration => Set.Declaration();
+}
 
 /// <summary>Element changes between two tables with the same sets.</summary>
 public sealed class TableDelta(IReadOnlyList<SetDelta> changes)
 {
+    public static readonly TableDelta Empty = new([]);
+
     public IReadOnlyList<SetDelta> Changes { get; } = changes;
 
     public int Count => Changes.Sum(c => c.Removed.Count + c.Added.Count);
@@ -196,8 +194,8 @@ public sealed class TableDelta(IReadOnlyList<SetDelta> changes)
     public NftElementBatch ToBatch()
     {
         var batch = new NftElementBatch();
-        foreach (var c in Changes) batch.Delete(NftFamily.Inet, DesiredTable.TableName, c.Set, c.Removed.Select(e => DesiredTable.ToNft(c.Set, e)).ToArray());
-        foreach (var c in Changes) batch.Add(NftFamily.Inet, DesiredTable.TableName, c.Set, c.Added.Select(e => DesiredTable.ToNft(c.Set, e)).ToArray());
+        foreach (var c in Changes) batch.Delete(NftFamily.Inet, DesiredTable.TableName, c.Declaration, TableElements.Source(c.Set, c.Removed));
+        foreach (var c in Changes) batch.Add(NftFamily.Inet, DesiredTable.TableName, c.Declaration, TableElements.Source(c.Set, c.Added));
         return batch;
     }
 
@@ -205,14 +203,14 @@ public sealed class TableDelta(IReadOnlyList<SetDelta> changes)
     public override string ToString()
     {
         var sb = new StringBuilder();
-        foreach (var c in Changes) Append(sb, "delete", c.Set.Name, c.Removed);
-        foreach (var c in Changes) Append(sb, "add", c.Set.Name, c.Added);
+        foreach (var c in Changes) Append(sb, "delete", c.Set, c.Removed);
+        foreach (var c in Changes) Append(sb, "add", c.Set, c.Added);
         return sb.ToString();
     }
 
-    private static void Append(StringBuilder sb, string verb, string set, IReadOnlyList<string> elements)
+    private static void Append(StringBuilder sb, string verb, TableSet set, IReadOnlyList<TableElement> elements)
     {
         if (elements.Count == 0) return;
-        sb.Append(verb).Append(" element inet weft ").Append(set).Append(" { ").AppendJoin(", ", elements).Append(" }\n");
+        sb.Append(verb).Append(" element inet weft ").Append(set.Name()).Append(" { ").AppendJoin(", ", elements.Select(e => TableElements.Text(set, e))).Append(" }\n");
     }
 }

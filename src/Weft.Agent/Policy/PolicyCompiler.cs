@@ -1,7 +1,5 @@
-using System.Collections.Immutable;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 
 namespace Weft.Agent.Policy;
 
@@ -15,66 +13,67 @@ public static class PolicyCompiler
     /// never arrive in a VXLAN-GBP header (tags are 1..65535).</summary>
     public const uint IngressMark = 0xffff0000;
 
+    /// <summary>
+    /// The whole desired table, straight from the inputs (the reference: <see cref="IncrementalTable"/>
+    /// must always hold what this computes from the same inputs).
+    /// </summary>
     public static DesiredTable Compute(PolicyInputs inputs, CompileStats? stats = null)
     {
         stats ??= new CompileStats();
-        var cells = Builder();
+        var cells = new List<TableElement>();
         foreach (var ip in inputs.CellUnderlayIps)
         {
-            if (ip.AddressFamily == AddressFamily.InterNetwork) cells.Add(ip.ToString());
+            if (TableElements.TryIpv4(ip, out var v)) cells.Add(TableElement.Address(v));
         }
 
-        // Tag of every app that appears in a policy (either end).
+        // Tag of every app that appears in a policy (either end); an app given several tags (not
+        // something the server does) takes the smallest, whatever the order of the policies.
         var tagOf = new Dictionary<string, int>(StringComparer.Ordinal);
         var valid = new List<PolicyRule>(inputs.Policies.Count);
         foreach (var p in inputs.Policies)
         {
             if (!IsValid(p)) { stats.SkippedPolicies++; continue; }
             valid.Add(p);
-            tagOf.TryAdd(p.SourceApp, p.SourceTag);
-            tagOf.TryAdd(p.DestinationApp, p.DestinationTag);
+            MinTag(tagOf, p.SourceApp, p.SourceTag);
+            MinTag(tagOf, p.DestinationApp, p.DestinationTag);
         }
         // The router's containers send with the router tag even when no policy names the router.
-        var router = inputs.Router is { Tag: >= 1 and <= 0xffff, AppId.Length: > 0 } r ? r : null;
+        var router = ResolveRouter(inputs.Router, valid);
         if (router is not null) tagOf.TryAdd(router.AppId, router.Tag);
 
-        var srcTag = Builder();
-        var localIps = Builder();
-        var veths = Builder();
-        var mapped = Builder();
-        var portmap = Builder();
-        var byApp = new Dictionary<string, List<LocalContainer>>(StringComparer.Ordinal);
-        var seenHostPorts = new HashSet<(string, int)>();
+        var srcTag = new List<TableElement>();
+        var localIps = new List<TableElement>();
+        var mapped = new List<TableElement>();
+        var portmap = new List<TableElement>();
+        var byApp = new Dictionary<string, List<(LocalContainer C, uint Ip)>>(StringComparer.Ordinal);
+        var seenHostPorts = new HashSet<(byte, int)>();
         foreach (var c in inputs.Containers.OrderBy(c => c.ContainerId, StringComparer.Ordinal).ThenBy(c => c.IfName, StringComparer.Ordinal))
         {
-            // The veth name goes into nft text and the anti-spoofing set: only the exact name
-            // weft-cni derives from the IP (never a quote, a wildcard or an over-long name).
-            if (c.Ip.AddressFamily != AddressFamily.InterNetwork || c.HostVeth != HostVethName(c.Ip)) { stats.SkippedContainers++; continue; }
-            var ip = c.Ip.ToString();
-            localIps.Add(ip);
-            veths.Add($"\"{c.HostVeth}\" . {ip}");
-            if (tagOf.TryGetValue(c.AppId, out var tag)) srcTag.Add($"{ip} : {Mark((uint)tag)}");
+            // The veth name goes into the anti-spoofing set: only the exact name weft-cni derives
+            // from the IP (never a quote, a wildcard or an over-long name).
+            if (!IsValid(c, out var ip)) { stats.SkippedContainers++; continue; }
+            localIps.Add(TableElement.Address(ip));
+            if (tagOf.TryGetValue(c.AppId, out var tag)) srcTag.Add(TableElement.SrcTag(ip, (uint)tag));
             if (!byApp.TryGetValue(c.AppId, out var list)) byApp[c.AppId] = list = [];
-            list.Add(c);
+            list.Add((c, ip));
             foreach (var pm in c.PortMappings)
             {
-                var proto = pm.Protocol.ToLowerInvariant();
-                if (proto is not ("tcp" or "udp") || !IsPort(pm.HostPort) || !IsPort(pm.ContainerPort)) { stats.SkippedPortMappings++; continue; }
+                var proto = TableElements.Protocol(pm.Protocol);
+                if (proto == 0 || !IsPort(pm.HostPort) || !IsPort(pm.ContainerPort)) { stats.SkippedPortMappings++; continue; }
                 if (!seenHostPorts.Add((proto, pm.HostPort))) { stats.SkippedPortMappings++; continue; } // first container wins
-                mapped.Add($"{proto} . {pm.HostPort}");
-                portmap.Add($"{proto} . {pm.HostPort} : {ip} . {pm.ContainerPort}");
+                mapped.Add(TableElement.Mapped(proto, (ushort)pm.HostPort));
+                portmap.Add(TableElement.PortMap(proto, (ushort)pm.HostPort, ip, (ushort)pm.ContainerPort));
             }
         }
 
         // allow: (source tag, local destination IP, protocol) → merged port ranges.
-        var ranges = new Dictionary<(int Tag, string Ip, string Proto), List<(int S, int E)>>();
+        var ranges = new Dictionary<(int Tag, uint Ip, byte Proto), List<(int S, int E)>>();
         foreach (var p in valid)
         {
             if (!byApp.TryGetValue(p.DestinationApp, out var dsts)) continue;
-            foreach (var c in dsts)
+            foreach (var (_, ip) in dsts)
             {
-                if (c.Ip.AddressFamily != AddressFamily.InterNetwork) continue;
-                var key = (p.SourceTag, c.Ip.ToString(), p.Protocol.ToLowerInvariant());
+                var key = (p.SourceTag, ip, TableElements.Protocol(p.Protocol));
                 if (!ranges.TryGetValue(key, out var l)) ranges[key] = l = [];
                 l.Add((p.StartPort, p.EndPort));
             }
@@ -83,43 +82,76 @@ public static class PolicyCompiler
         // CF's policy agent does); merged with policy ranges of the same (tag, IP, protocol).
         if (router is not null)
         {
-            foreach (var c in byApp.Values.SelectMany(l => l))
+            foreach (var (c, ip) in byApp.Values.SelectMany(l => l))
             {
                 foreach (var port in c.Ports)
                 {
                     if (!IsPort(port)) { stats.SkippedPorts++; continue; }
-                    var key = (router.Tag, c.Ip.ToString(), "tcp");
+                    var key = (router.Tag, ip, TableElements.Tcp);
                     if (!ranges.TryGetValue(key, out var l)) ranges[key] = l = [];
                     l.Add((port, port));
                 }
             }
         }
 
-        var allow = Builder();
-        var allowRanges = Builder();
+        var allow = new List<TableElement>();
+        var allowRanges = new List<TableElement>();
         foreach (var ((tag, ip, proto), list) in ranges)
         {
             foreach (var (s, e) in MergeRanges(list))
             {
                 // One port: a hash set (an element change needs no read of the set, unlike an
-                // interval set). A range: the interval set, always written "start-end".
-                if (s == e) allow.Add($"{Mark((uint)tag)} . {ip} . {proto} . {s}");
-                else allowRanges.Add($"{Mark((uint)tag)} . {ip} . {proto} . {s}-{e}");
+                // interval set). A range: the interval set.
+                (s == e ? allow : allowRanges).Add(TableElement.Policy((uint)tag, ip, proto, (ushort)s, (ushort)e));
             }
         }
 
-        return new DesiredTable(inputs.Cell, new Dictionary<string, ImmutableSortedSet<string>>
-        {
-            ["cells"] = cells.ToImmutable(),
-            ["src_tag"] = srcTag.ToImmutable(),
-            ["allow"] = allow.ToImmutable(),
-            ["allow_ranges"] = allowRanges.ToImmutable(),
-            ["local_ips"] = localIps.ToImmutable(),
-            ["veths"] = veths.ToImmutable(),
-            ["mapped"] = mapped.ToImmutable(),
-            ["portmap"] = portmap.ToImmutable(),
-        });
+        var sets = new TableElement[DesiredTable.Sets.Length][];
+        sets[(int)TableSet.Cells] = cells.ToArray();
+        sets[(int)TableSet.SrcTag] = srcTag.ToArray();
+        sets[(int)TableSet.Allow] = allow.ToArray();
+        sets[(int)TableSet.AllowRanges] = allowRanges.ToArray();
+        sets[(int)TableSet.LocalIps] = localIps.ToArray();
+        sets[(int)TableSet.Veths] = localIps.ToArray(); // the veth name is derived from the IP
+        sets[(int)TableSet.Mapped] = mapped.ToArray();
+        sets[(int)TableSet.Portmap] = portmap.ToArray();
+        return new DesiredTable(inputs.Cell, sets);
     }
+
+    private static void MinTag(Dictionary<string, int> tagOf, string app, int tag)
+    {
+        ref var t = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(tagOf, app, out var exists);
+        if (!exists || tag < t) t = tag;
+    }
+
+    /// <summary>
+    /// The overlay ingress router as enforced: the tag the (valid) policies give its id, if any (current
+    /// by definition; the smallest if several), else the one asked for; none when that tag is not
+    /// 1..65535 or another app in the policies holds it (ingress is then left out rather than opened
+    /// to that app).
+    /// </summary>
+    public static IngressRouter? ResolveRouter(IngressRouter? asked, IEnumerable<PolicyRule> validPolicies)
+    {
+        if (asked is null || asked.AppId.Length == 0) return null;
+        var id = asked.AppId;
+        var named = 0;
+        foreach (var p in validPolicies)
+        {
+            if (p.SourceApp == id && (named == 0 || p.SourceTag < named)) named = p.SourceTag;
+            if (p.DestinationApp == id && (named == 0 || p.DestinationTag < named)) named = p.DestinationTag;
+        }
+        var tag = named != 0 ? named : asked.Tag;
+        if (tag is < 1 or > 0xffff) return null;
+        foreach (var p in validPolicies)
+        {
+            if ((p.SourceTag == tag && p.SourceApp != id) || (p.DestinationTag == tag && p.DestinationApp != id)) return null;
+        }
+        return new IngressRouter(id, tag);
+    }
+
+    /// <summary>A container the table can name: IPv4, and the host veth name weft-cni derives from the IP.</summary>
+    public static bool IsValid(LocalContainer c, out uint ip) =>
+        TableElements.TryIpv4(c.Ip, out ip) && c.HostVeth == HostVethName(ip);
 
     /// <summary>weft-cni's host veth name for a container IPv4: <c>w-</c> + the four octets zero-padded
     /// (10.255.12.2 → <c>w-010255012002</c>, 14 characters), as Weft.Cni's Naming.HostVeth.</summary>
@@ -128,6 +160,10 @@ public static class PolicyCompiler
         var b = ip.GetAddressBytes();
         return string.Create(CultureInfo.InvariantCulture, $"w-{b[0]:D3}{b[1]:D3}{b[2]:D3}{b[3]:D3}");
     }
+
+    /// <summary><see cref="HostVethName(IPAddress)"/> of a big-endian IPv4 integer.</summary>
+    public static string HostVethName(uint ip) =>
+        string.Create(CultureInfo.InvariantCulture, $"w-{ip >> 24:D3}{(ip >> 16) & 0xff:D3}{(ip >> 8) & 0xff:D3}{ip & 0xff:D3}");
 
     /// <summary>nft text of a mark value: <c>0x0000000c</c>.</summary>
     public static string Mark(uint value) => "0x" + value.ToString("x8", CultureInfo.InvariantCulture);
@@ -149,14 +185,13 @@ public static class PolicyCompiler
         return merged;
     }
 
-    private static bool IsValid(PolicyRule p) =>
+    /// <summary>A policy the table can express: tags 1..65535, tcp or udp, ports 1..65535, start ≤ end.</summary>
+    public static bool IsValid(PolicyRule p) =>
         p.SourceTag is >= 1 and <= 0xffff && p.DestinationTag is >= 1 and <= 0xffff &&
-        p.Protocol.ToLowerInvariant() is "tcp" or "udp" &&
+        TableElements.Protocol(p.Protocol) != 0 &&
         IsPort(p.StartPort) && IsPort(p.EndPort) && p.StartPort <= p.EndPort;
 
-    private static bool IsPort(int p) => p is >= 1 and <= 65535;
-
-    private static ImmutableSortedSet<string>.Builder Builder() => ImmutableSortedSet.CreateBuilder<string>(StringComparer.Ordinal);
+    internal static bool IsPort(int p) => p is >= 1 and <= 65535;
 
     /// <summary>Parses a CF tag string (hex, e.g. "000C") into its number; 0 when malformed.</summary>
     public static int ParseTag(string? tag) =>

@@ -39,6 +39,7 @@ public interface IControlPlane
 /// </summary>
 public sealed class HttpControlPlane : IControlPlane, IDisposable
 {
+    private readonly NamePool _names = new();
     private readonly HttpClient _http;
 
     public HttpControlPlane(Uri baseUri, string caFile, string certFile, string keyFile)
@@ -97,7 +98,7 @@ public sealed class HttpControlPlane : IControlPlane, IDisposable
     public async Task<ClusterSnapshot> SnapshotAsync(CancellationToken ct)
     {
         using var doc = await SendAsync(HttpMethod.Get, "/weft/v1/snapshot", null, ct);
-        return WireFormat.ParseSnapshot(doc.RootElement);
+        return WireFormat.ParseSnapshot(doc.RootElement, _names);
     }
 
     public async Task<(long, IReadOnlyList<string>)> WatchAsync(long since, TimeSpan timeout, CancellationToken ct)
@@ -157,8 +158,12 @@ public static class WireFormat
         IPNetwork.Parse(e.GetProperty("overlay_subnet").GetString()!),
         e.TryGetProperty("overlay_hardware_addr", out var m) ? m.GetString() ?? "" : "");
 
-    public static ClusterSnapshot ParseSnapshot(JsonElement r)
+    /// <param name="names">Keeps one string per app id and protocol across snapshots: equal names are
+    /// then the same object, so comparing a new snapshot with the last one (see
+    /// <see cref="IncrementalTable"/>) compares references, and parsing allocates no string for a name seen before.</param>
+    public static ClusterSnapshot ParseSnapshot(JsonElement r, NamePool? names = null)
     {
+        names?.BeginSnapshot();
         var policies = new List<PolicyRule>();
         if (r.TryGetProperty("policies", out var ps) && ps.ValueKind == JsonValueKind.Array)
         {
@@ -176,9 +181,9 @@ public static class WireFormat
                 {
                     start = end = dst.TryGetProperty("port", out var port) ? port.GetInt32() : 0;
                 }
-                policies.Add(new PolicyRule(src.GetProperty("id").GetString() ?? "", PolicyCompiler.ParseTag(Str(src, "tag")),
-                    dst.GetProperty("id").GetString() ?? "", PolicyCompiler.ParseTag(Str(dst, "tag")),
-                    Str(dst, "protocol") ?? "", start, end));
+                policies.Add(new PolicyRule(Name(src.GetProperty("id"), names), PolicyCompiler.ParseTag(Str(src, "tag")),
+                    Name(dst.GetProperty("id"), names), PolicyCompiler.ParseTag(Str(dst, "tag")),
+                    dst.TryGetProperty("protocol", out var proto) ? Name(proto, names) : "", start, end));
             }
         }
         var leases = new List<Lease>();
@@ -222,5 +227,48 @@ public static class WireFormat
         return Encoding.UTF8.GetString(ms.ToArray());
     }
 
+    private static string Name(JsonElement e, NamePool? names) =>
+        e.ValueKind != JsonValueKind.String ? "" : names is null ? e.GetString() ?? "" : names.Get(e);
+
     private static string? Str(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+}
+
+/// <summary>
+/// Strings seen in the last snapshots (app ids, protocols), so that equal names parse to the same
+/// object. Bounded: names not seen in the last two snapshots are dropped. Not thread-safe (one watch loop).
+/// </summary>
+public sealed class NamePool
+{
+    private Dictionary<string, string> _current = new(StringComparer.Ordinal);
+    private Dictionary<string, string> _previous = new(StringComparer.Ordinal);
+
+    /// <summary>Starts a snapshot: names of the one before the last are forgotten.</summary>
+    public void BeginSnapshot()
+    {
+        if (_current.Count == 0) return;
+        (_previous, _current) = (_current, _previous);
+        _current.Clear();
+    }
+
+    /// <summary>The string value of <paramref name="e"/> (a JSON string), as the pooled object when seen before.</summary>
+    public string Get(JsonElement e)
+    {
+        var raw = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e); // with its quotes
+        if (raw.Length < 2 || raw[0] != (byte)'"' || raw[^1] != (byte)'"') return Add(e.GetString() ?? "");
+        raw = raw[1..^1];
+        if (raw.Length > 256 || raw.IndexOf((byte)'\\') >= 0) return Add(e.GetString() ?? "");
+        Span<char> chars = stackalloc char[256];
+        if (!Encoding.UTF8.TryGetChars(raw, chars, out var n)) return Add(e.GetString() ?? "");
+        var key = chars[..n];
+        if (_current.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out var s)) return s;
+        if (_previous.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out s)) return _current[s] = s;
+        return Add(new string(key));
+    }
+
+    private string Add(string s)
+    {
+        if (_current.TryGetValue(s, out var pooled)) return pooled;
+        if (_previous.TryGetValue(s, out pooled)) return _current[pooled] = pooled;
+        return _current[s] = s;
+    }
 }

@@ -4,6 +4,24 @@ using System.Text;
 namespace Weft.Linux.Nft;
 
 /// <summary>
+/// Elements of one set or map that write their own kernel bytes (the layout of
+/// <see cref="NftElementBatch.WriteKey"/>): for callers that keep elements in a packed form of their own
+/// and should not build an <see cref="NftElement"/> per element.
+/// </summary>
+public interface INftElementSource
+{
+    int Count { get; }
+
+    /// <summary>
+    /// Writes element <paramref name="index"/>: its key into <paramref name="key"/> (exactly
+    /// <see cref="NftElementBatch.KeyLength"/> of the key types), for interval sets the high end into
+    /// <paramref name="keyEnd"/> (empty otherwise), for maps its value into <paramref name="value"/>
+    /// (empty for sets). Padding bytes must be written as zeros.
+    /// </summary>
+    void Write(int index, Span<byte> key, Span<byte> keyEnd, Span<byte> value);
+}
+
+/// <summary>
 /// Set-element changes encoded as one nf_tables netlink batch (what libnftables sends for
 /// <c>add element</c> / <c>delete element</c>, without its parser and evaluator): NFNL_MSG_BATCH_BEGIN,
 /// NFT_MSG_NEWSETELEM / NFT_MSG_DELSETELEM messages of at most ~64 KiB of elements each, NFNL_MSG_BATCH_END.
@@ -40,7 +58,7 @@ public sealed class NftElementBatch
 
     private readonly List<Op> _ops = [];
 
-    private sealed record Op(ushort Type, NftFamily Family, string Table, INftSetLike Set, IReadOnlyList<NftElement> Elements);
+    private sealed record Op(ushort Type, NftFamily Family, string Table, INftSetLike Set, INftElementSource Elements);
 
     /// <summary>Number of elements added or deleted so far.</summary>
     public int Count { get; private set; }
@@ -49,13 +67,21 @@ public sealed class NftElementBatch
 
     /// <summary>Adds elements to a set or map (adding one that is there is not an error).</summary>
     public NftElementBatch Add(NftFamily family, string table, INftSetLike set, IReadOnlyList<NftElement> elements) =>
-        Append(NFT_MSG_NEWSETELEM, family, table, set, elements);
+        Append(NFT_MSG_NEWSETELEM, family, table, set, new ModelElements(set, elements));
 
     /// <summary>Deletes elements (one that is not there fails the batch with ENOENT).</summary>
     public NftElementBatch Delete(NftFamily family, string table, INftSetLike set, IReadOnlyList<NftElement> elements) =>
+        Append(NFT_MSG_DELSETELEM, family, table, set, new ModelElements(set, elements));
+
+    /// <summary>Adds elements that write their own kernel bytes (no <see cref="NftElement"/> per element).</summary>
+    public NftElementBatch Add(NftFamily family, string table, INftSetLike set, INftElementSource elements) =>
+        Append(NFT_MSG_NEWSETELEM, family, table, set, elements);
+
+    /// <summary>Deletes elements that write their own kernel bytes.</summary>
+    public NftElementBatch Delete(NftFamily family, string table, INftSetLike set, INftElementSource elements) =>
         Append(NFT_MSG_DELSETELEM, family, table, set, elements);
 
-    private NftElementBatch Append(ushort type, NftFamily family, string table, INftSetLike set, IReadOnlyList<NftElement> elements)
+    private NftElementBatch Append(ushort type, NftFamily family, string table, INftSetLike set, INftElementSource elements)
     {
         NftName.Validate(table, nameof(table));
         KeyLength(set.KeyTypes);
@@ -84,10 +110,13 @@ public sealed class NftElementBatch
             w.EndMessage();
             Span<byte> key = stackalloc byte[64];
             Span<byte> end = stackalloc byte[64];
+            Span<byte> value = stackalloc byte[64];
             foreach (var op in _ops)
             {
                 var set = op.Set;
                 bool interval = (set.Flags & NftSetFlags.Interval) != 0;
+                int keyLen = KeyLength(set.KeyTypes);
+                int valueLen = set.ValueTypes.Count > 0 ? KeyLength(set.ValueTypes) : 0;
                 int i = 0;
                 while (i < op.Elements.Count)
                 {
@@ -100,22 +129,11 @@ public sealed class NftElementBatch
                     int start = w.Length;
                     do
                     {
-                        var e = op.Elements[i++];
+                        op.Elements.Write(i++, key[..keyLen], interval ? end[..keyLen] : default, value[..valueLen]);
                         int elem = w.BeginNested(NFTA_LIST_ELEM);
-                        int n = WriteKey(key, set.KeyTypes, e.Key, high: false, interval, set.Name);
-                        Data(ref w, NFTA_SET_ELEM_KEY, key[..n]);
-                        if (interval)
-                        {
-                            n = WriteKey(end, set.KeyTypes, e.Key, high: true, interval, set.Name);
-                            Data(ref w, NFTA_SET_ELEM_KEY_END, end[..n]);
-                        }
-                        if (set.ValueTypes.Count > 0)
-                        {
-                            if (e.Value is null) throw new ArgumentException($"map {set.Name}: element {e} has no value");
-                            n = WriteKey(key, set.ValueTypes, e.Value, high: false, bigEndianMarks: false, set.Name);
-                            Data(ref w, NFTA_SET_ELEM_DATA, key[..n]);
-                        }
-                        else if (e.Value is not null) throw new ArgumentException($"set {set.Name}: element {e} has a value");
+                        Data(ref w, NFTA_SET_ELEM_KEY, key[..keyLen]);
+                        if (interval) Data(ref w, NFTA_SET_ELEM_KEY_END, end[..keyLen]);
+                        if (valueLen > 0) Data(ref w, NFTA_SET_ELEM_DATA, value[..valueLen]);
                         w.EndNested(elem);
                     }
                     while (i < op.Elements.Count && w.Length - start < MaxElementBytes);
@@ -130,6 +148,26 @@ public sealed class NftElementBatch
         finally
         {
             w.Dispose();
+        }
+    }
+
+    /// <summary>Elements in Weft.Linux.Nft's model, written with <see cref="WriteKey"/>.</summary>
+    private sealed class ModelElements(INftSetLike set, IReadOnlyList<NftElement> elements) : INftElementSource
+    {
+        public int Count => elements.Count;
+
+        public void Write(int index, Span<byte> key, Span<byte> keyEnd, Span<byte> value)
+        {
+            var e = elements[index];
+            bool interval = !keyEnd.IsEmpty;
+            WriteKey(key, set.KeyTypes, e.Key, high: false, interval, set.Name);
+            if (interval) WriteKey(keyEnd, set.KeyTypes, e.Key, high: true, interval, set.Name);
+            if (!value.IsEmpty)
+            {
+                if (e.Value is null) throw new ArgumentException($"map {set.Name}: element {e} has no value");
+                WriteKey(value, set.ValueTypes, e.Value, high: false, bigEndianMarks: false, set.Name);
+            }
+            else if (e.Value is not null) throw new ArgumentException($"set {set.Name}: element {e} has a value");
         }
     }
 

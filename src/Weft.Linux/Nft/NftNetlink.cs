@@ -1,5 +1,8 @@
 namespace Weft.Linux.Nft;
 
+/// <summary>Turns one set element's kernel bytes (key, interval high end or empty, map value or empty) into a <typeparamref name="T"/>.</summary>
+public delegate T NftElementReader<T>(ReadOnlySpan<byte> key, ReadOnlySpan<byte> keyEnd, ReadOnlySpan<byte> value);
+
 /// <summary>
 /// An nf_tables netlink socket (NETLINK_NETFILTER) in one network namespace, for element batches
 /// encoded by <see cref="NftElementBatch"/>: the fast path for large element lists, which
@@ -88,6 +91,21 @@ public sealed class NftNetlink : IDisposable
     /// </summary>
     public List<NftElement> ListElements(NftFamily family, string table, INftSetLike set)
     {
+        bool interval = (set.Flags & NftSetFlags.Interval) != 0;
+        return ListElements(family, table, set, (key, end, data) =>
+        {
+            var k = NftElementBatch.ReadKey(key, set.KeyTypes, interval, interval ? end : default);
+            return set.ValueTypes.Count > 0 ? new NftElement(k, NftElementBatch.ReadKey(data, set.ValueTypes, false)) : new NftElement(k);
+        });
+    }
+
+    /// <summary>
+    /// The elements of a set or map, each turned into a <typeparamref name="T"/> by <paramref name="read"/>
+    /// from its kernel bytes (key; for interval sets the high end; for maps the value: the layout of
+    /// <see cref="NftElementBatch.WriteKey"/>). Catch-all elements are left out.
+    /// </summary>
+    public List<T> ListElements<T>(NftFamily family, string table, INftSetLike set, NftElementReader<T> read)
+    {
         NftName.Validate(table, nameof(table));
         bool interval = (set.Flags & NftSetFlags.Interval) != 0;
         if (interval && set.KeyTypes.Count < 2) throw new NotSupportedException($"set {set.Name}: single-field interval sets are not decoded");
@@ -106,9 +124,12 @@ public sealed class NftNetlink : IDisposable
         {
             w.Dispose();
         }
-        var pages = _socket.Dump(request, (in NetlinkMessage m, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out List<NftElement> list) =>
+        int keyLen = NftElementBatch.KeyLength(set.KeyTypes);
+        int valueLen = set.ValueTypes.Count > 0 ? NftElementBatch.KeyLength(set.ValueTypes) : 0;
+        var pages = _socket.Dump(request, (in NetlinkMessage m, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out List<T> list) =>
         {
             list = [];
+            var all = list;
             foreach (var a in m.Attributes<NfGenMsg>())
             {
                 if (a.Type != NftElementBatch.NFTA_SET_ELEM_LIST_ELEMENTS) continue;
@@ -125,13 +146,17 @@ public sealed class NftNetlink : IDisposable
                         }
                     }
                     if (key.IsEmpty) continue; // a catch-all element
-                    var k = NftElementBatch.ReadKey(key, set.KeyTypes, interval, interval ? end : default);
-                    list.Add(set.ValueTypes.Count > 0 ? new NftElement(k, NftElementBatch.ReadKey(data, set.ValueTypes, false)) : new NftElement(k));
+                    if (key.Length != keyLen || (interval && end.Length != keyLen) || data.Length != valueLen)
+                        throw new NetlinkFormatException($"set {set.Name}: element of {key.Length}/{end.Length}/{data.Length} bytes, expected {keyLen}/{(interval ? keyLen : 0)}/{valueLen}");
+                    all.Add(read(key, interval ? end : default, data));
                 }
             }
             return true;
         }, "nft dump set elements");
-        return pages.SelectMany(p => p).ToList();
+        if (pages.Count == 1) return pages[0];
+        var result = new List<T>(pages.Sum(p => p.Count));
+        foreach (var p in pages) result.AddRange(p);
+        return result;
     }
 
     private static ReadOnlySpan<byte> DataValue(ReadOnlySpan<byte> nest)

@@ -48,11 +48,11 @@ public sealed class ContainerRecordTests : IDisposable
 
         var t = PolicyCompiler.Compute(Samples.Inputs([policy], good, bad), stats);
 
-        Assert.Equal(["\"w-010255012002\" . 10.255.12.2"], t.Elements["veths"]);
-        Assert.Equal(["10.255.12.2"], t.Elements["local_ips"]);
-        Assert.Equal(["tcp . 61001 : 10.255.12.2 . 8080"], t.Elements["portmap"]);
-        Assert.DoesNotContain(t.Elements["allow"], e => e.Contains("10.255.12.3", StringComparison.Ordinal));
-        Assert.Single(t.Elements["allow"]);
+        Assert.Equal(["\"w-010255012002\" . 10.255.12.2"], t.Text["veths"]);
+        Assert.Equal(["10.255.12.2"], t.Text["local_ips"]);
+        Assert.Equal(["tcp . 61001 : 10.255.12.2 . 8080"], t.Text["portmap"]);
+        Assert.DoesNotContain(t.Text["allow"], e => e.Contains("10.255.12.3", StringComparison.Ordinal));
+        Assert.Single(t.Text["allow"]);
         Assert.Equal(1, stats.SkippedContainers);
     }
 

@@ -64,7 +64,7 @@ public sealed class RegistryReportTests : IDisposable
             runner.Release();
             await Until(() => !runner.Holding && agent.PolicyIdle && agent.RegistryIdle, "the agent to settle", run);
             Assert.Equal(["a", "b"], cp.LastReport() ?? []);
-            Assert.Contains("10.255.12.3", agent.AppliedTable!.Elements["local_ips"]);
+            Assert.Contains("10.255.12.3", agent.AppliedTable!.Text["local_ips"]);
             Assert.Matches(@"(?m)^weft_agent_container_events_total [1-9]", agent.Metrics.Render()); // exposed on /metrics
         }
         finally
@@ -188,7 +188,7 @@ public sealed class RegistryReportTests : IDisposable
 
         public string? TryListStructure() => null;
         public NftStructure? TryReadStructure() { lock (_chains) return _exists ? new NftStructure("fake", [.. _chains], []) : null; }
-        public List<NftElement> ListElements(INftSetLike set) => [];
+        public List<T> ListElements<T>(INftSetLike set, NftElementReader<T> read) => [];
     }
 
     private sealed class FakeDataplane(NftEnforcer nft) : IAgentDataplane

@@ -36,9 +36,9 @@ public class PolicyCompilerTests
     public void Only_destinations_on_this_cell_get_allow_entries()
     {
         var t = PolicyCompiler.Compute(Inputs(Policies, Container("c2", "10.255.12.3", "frontend")));
-        Assert.Empty(t.Elements["allow"]);
-        Assert.Empty(t.Elements["allow_ranges"]);
-        Assert.Equal(["10.255.12.3 : 0x00000001"], t.Elements["src_tag"]);
+        Assert.Empty(t.Text["allow"]);
+        Assert.Empty(t.Text["allow_ranges"]);
+        Assert.Equal(["10.255.12.3 : 0x00000001"], t.Text["src_tag"]);
     }
 
     [Fact]
@@ -46,9 +46,9 @@ public class PolicyCompilerTests
     {
         var one = PolicyCompiler.Compute(Inputs(Policies, Container("c1", "10.255.12.2", "backend")));
         var two = PolicyCompiler.Compute(Inputs(Policies, Container("c1", "10.255.12.2", "backend"), Container("c9", "10.255.12.9", "backend")));
-        Assert.Equal(one.Elements["allow"].Count * 2, two.Elements["allow"].Count);
-        Assert.Equal(one.Elements["allow_ranges"].Count * 2, two.Elements["allow_ranges"].Count);
-        Assert.Contains("0x00000003 . 10.255.12.9 . tcp . 9000-9200", two.Elements["allow_ranges"]);
+        Assert.Equal(one.Text["allow"].Count * 2, two.Text["allow"].Count);
+        Assert.Equal(one.Text["allow_ranges"].Count * 2, two.Text["allow_ranges"].Count);
+        Assert.Contains("0x00000003 . 10.255.12.9 . tcp . 9000-9200", two.Text["allow_ranges"]);
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public class PolicyCompilerTests
         var t = PolicyCompiler.Compute(Inputs([],
             Container("a", "10.255.12.2", "x", new PortMapping(61000, 8080, "TCP")),
             Container("b", "10.255.12.3", "y", new PortMapping(61000, 9090, "tcp"), new PortMapping(61001, 9090, "sctp"))), stats);
-        Assert.Equal(["tcp . 61000 : 10.255.12.2 . 8080"], t.Elements["portmap"]);
+        Assert.Equal(["tcp . 61000 : 10.255.12.2 . 8080"], t.Text["portmap"]);
         Assert.Equal(2, stats.SkippedPortMappings);
     }
 
@@ -132,18 +132,47 @@ public class NftDeltaTests
     }
 
     [Fact]
-    public void Every_element_converts_to_the_nft_model_and_back_to_the_same_text()
+    public void Every_element_converts_to_the_nft_model_and_back_and_writes_the_same_bytes_as_the_model()
     {
         var t = PolicyCompiler.Compute(Inputs([P1, P2, P1 with { StartPort = 8081, EndPort = 8085 }],
             Container("c1", "10.255.12.2", "backend", new PortMapping(61012, 8080, "tcp")), Container("w", "10.255.12.5", "worker")));
-        Assert.All(DesiredTable.Sets, set => Assert.All(t.Elements[set.Name], e => Assert.Equal(e, DesiredTable.FromNft(set, DesiredTable.ToNft(set, e)))));
-        var allowRanges = DesiredTable.Sets.Single(s => s.Name == "allow_ranges");
-        var el = DesiredTable.ToNft(allowRanges, "0x00000001 . 10.255.12.2 . tcp . 8080-8085");
-        Assert.Equal(NftElement.Of(NftValue.Mark(1), NftValue.Address(IPAddress.Parse("10.255.12.2")), NftValue.Tcp, NftValue.PortRange(8080, 8085)), el);
-        // The kernel reports a one-port interval as the port; the agent's text keeps it a range.
-        Assert.Equal("0x00000001 . 10.255.12.2 . udp . 53-53",
-            DesiredTable.FromNft(allowRanges, NftElement.Of(NftValue.Mark(1), NftValue.Address(IPAddress.Parse("10.255.12.2")), NftValue.Udp, NftValue.Port(53))));
-        Assert.Throws<FormatException>(() => DesiredTable.ToNft(allowRanges, "0x00000001 . 10.255.12.2 . tcp"));
+        Span<byte> k1 = stackalloc byte[64], e1 = stackalloc byte[64], v1 = stackalloc byte[64];
+        Span<byte> k2 = stackalloc byte[64], e2 = stackalloc byte[64], v2 = stackalloc byte[64];
+        foreach (var set in TableElements.All)
+        {
+            var decl = set.Declaration();
+            Assert.NotEmpty(t[set]);
+            foreach (var e in t[set])
+            {
+                var model = TableElements.ToNft(set, e);
+                Assert.True(TableElements.TryFromNft(set, model, out var back));
+                Assert.Equal(e, back);
+                // The packed writer and Weft.Linux.Nft's model encoder give the kernel the same bytes.
+                var interval = (decl.Flags & NftSetFlags.Interval) != 0;
+                var kl = NftElementBatch.KeyLength(decl.KeyTypes);
+                var vl = decl.ValueTypes.Count > 0 ? NftElementBatch.KeyLength(decl.ValueTypes) : 0;
+                k1.Fill(0xee); e1.Fill(0xee); v1.Fill(0xee);
+                TableElements.Write(set, e, k1[..kl], interval ? e1[..kl] : default, v1[..vl]);
+                k2.Clear(); e2.Clear(); v2.Clear();
+                NftElementBatch.WriteKey(k2, decl.KeyTypes, model.Key, false, interval);
+                if (interval) NftElementBatch.WriteKey(e2, decl.KeyTypes, model.Key, true, interval);
+                if (vl > 0) NftElementBatch.WriteKey(v2, decl.ValueTypes, model.Value!, false, false);
+                Assert.Equal(Convert.ToHexString(k2[..kl]), Convert.ToHexString(k1[..kl]));
+                if (interval) Assert.Equal(Convert.ToHexString(e2[..kl]), Convert.ToHexString(e1[..kl]));
+                Assert.Equal(Convert.ToHexString(v2[..vl]), Convert.ToHexString(v1[..vl]));
+                Assert.True(TableElements.TryRead(set, k1[..kl], interval ? e1[..kl] : default, v1[..vl], out var read));
+                Assert.Equal(e, read);
+            }
+        }
+        Assert.Equal(["0x00000001 . 10.255.12.2 . tcp . 8080-8085"], t.Text["allow_ranges"]);
+        Assert.Equal(["\"w-010255012002\" . 10.255.12.2", "\"w-010255012005\" . 10.255.12.5"], t.Text["veths"]);
+        Assert.Equal(["tcp . 61012 : 10.255.12.2 . 8080"], t.Text["portmap"]);
+        // The kernel reports a one-port interval as the port: the same element as the range.
+        var allowRanges = TableSet.AllowRanges;
+        Assert.True(TableElements.TryFromNft(allowRanges, NftElement.Of(NftValue.Mark(1), NftValue.Address(IPAddress.Parse("10.255.12.2")), NftValue.Udp, NftValue.Port(53)), out var one));
+        Assert.Equal("0x00000001 . 10.255.12.2 . udp . 53-53", TableElements.Text(allowRanges, one));
+        // A veth name the agent would not write is not one of its elements (a resync deletes it).
+        Assert.False(TableElements.TryFromNft(TableSet.Veths, NftElement.Of(NftValue.IfName("w-010255012003"), NftValue.Address(IPAddress.Parse("10.255.12.2"))), out _));
     }
 
     [Fact]
@@ -183,19 +212,19 @@ public class NftDeltaTests
             "0x000000ff . 10.255.12.2 . tcp . 2222",
             "0x000000ff . 10.255.12.2 . tcp . 8080",
             "0x000000ff . 10.255.12.3 . tcp . 9000",
-        ], t.Elements["allow"]);
-        Assert.Empty(t.Elements["allow_ranges"]);
+        ], t.Text["allow"]);
+        Assert.Empty(t.Text["allow_ranges"]);
         Assert.Equal(2, stats.SkippedPorts); // 0 and 70000
-        Assert.Empty(t.Elements["src_tag"]); // no router container here, no policies
+        Assert.Empty(t.Text["src_tag"]); // no router container here, no policies
     }
 
     [Fact]
     public void Without_a_router_metadata_ports_open_nothing()
     {
         var t = PolicyCompiler.Compute(Inputs([], WithPorts(Container("c1", "10.255.12.2", "backend"), 8080)));
-        Assert.Empty(t.Elements["allow"]);
+        Assert.Empty(t.Text["allow"]);
         var zero = PolicyCompiler.Compute(Inputs([], WithPorts(Container("c1", "10.255.12.2", "backend"), 8080)) with { Router = new IngressRouter("INGRESS_ROUTER", 0) });
-        Assert.Empty(zero.Elements["allow"]);
+        Assert.Empty(zero.Text["allow"]);
     }
 
     [Fact]
@@ -204,7 +233,7 @@ public class NftDeltaTests
         var t = PolicyCompiler.Compute(Inputs([],
             Container("r1", "10.255.12.9", "INGRESS_ROUTER"),
             Container("c2", "10.255.12.3", "frontend")) with { Router = new IngressRouter("INGRESS_ROUTER", 0x00ff) });
-        Assert.Equal(["10.255.12.9 : 0x000000ff"], t.Elements["src_tag"]);
+        Assert.Equal(["10.255.12.9 : 0x000000ff"], t.Text["src_tag"]);
     }
 
     [Fact]
@@ -214,7 +243,7 @@ public class NftDeltaTests
         // one interval, no overlapping elements (nft refuses them).
         var t = PolicyCompiler.Compute(Inputs([new PolicyRule("INGRESS_ROUTER", 0x00ff, "backend", 2, "tcp", 8081, 8090)],
             WithPorts(Container("c1", "10.255.12.2", "backend"), 8080, 8085)) with { Router = new IngressRouter("INGRESS_ROUTER", 0x00ff) });
-        Assert.Equal(["0x000000ff . 10.255.12.2 . tcp . 8080-8090"], t.Elements["allow_ranges"]);
-        Assert.Empty(t.Elements["allow"]);
+        Assert.Equal(["0x000000ff . 10.255.12.2 . tcp . 8080-8090"], t.Text["allow_ranges"]);
+        Assert.Empty(t.Text["allow"]);
     }
 }

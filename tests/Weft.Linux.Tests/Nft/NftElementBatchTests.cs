@@ -104,4 +104,32 @@ public class NftElementBatchTests
         Assert.Throws<NotSupportedException>(() => new NftElementBatch().Add(NftFamily.Inet, "weft",
             new NftSet("v", [NftDataType.Ipv4Addr], NftSetFlags.Interval, []), [NftElement.Of(Ip("10.0.0.1"))]));
     }
+
+    /// <summary>Elements that write their own bytes (as a packed representation does).</summary>
+    private sealed class RawSource(INftSetLike set, IReadOnlyList<NftElement> elements) : INftElementSource
+    {
+        public int Count => elements.Count;
+
+        public void Write(int index, Span<byte> key, Span<byte> keyEnd, Span<byte> value)
+        {
+            key.Fill(0xee); // the writer must set every byte, padding included
+            NftElementBatch.WriteKey(key, set.KeyTypes, elements[index].Key, false, !keyEnd.IsEmpty);
+            if (!keyEnd.IsEmpty) NftElementBatch.WriteKey(keyEnd, set.KeyTypes, elements[index].Key, true, true);
+            if (!value.IsEmpty) NftElementBatch.WriteKey(value, set.ValueTypes, elements[index].Value!, false, false);
+        }
+    }
+
+    [Fact]
+    public void An_element_source_encodes_the_same_batch_as_the_model()
+    {
+        var ranges = new NftSet("ranges", Policy, NftSetFlags.Interval, []);
+        var map = new NftMap("portmap", [NftDataType.InetProto, NftDataType.InetService], [NftDataType.Ipv4Addr, NftDataType.InetService], NftSetFlags.None, []);
+        NftElement[] r = [NftElement.Of(NftValue.Mark(1), Ip("10.255.12.2"), NftValue.Tcp, NftValue.PortRange(8000, 9000))];
+        NftElement[] m = [new NftElement([NftValue.Tcp, NftValue.Port(61012)], [Ip("10.255.12.2"), NftValue.Port(8080)])];
+        var model = new NftElementBatch().Delete(NftFamily.Inet, "weft", map, m).Add(NftFamily.Inet, "weft", ranges, r).Encode(1, out int a1);
+        var raw = new NftElementBatch().Delete(NftFamily.Inet, "weft", map, new RawSource(map, m)).Add(NftFamily.Inet, "weft", ranges, new RawSource(ranges, r)).Encode(1, out int a2);
+        Assert.Equal(2, a1);
+        Assert.Equal(a1, a2);
+        Assert.Equal(Hex.Format(model), Hex.Format(raw));
+    }
 }
