@@ -99,7 +99,7 @@ internal static unsafe partial class Stdio
             }
             else if (n == 0 || System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 4 /* EINTR */)
             {
-                return buffer[..length];
+                return buffer.AsSpan(0, length).ToArray(); // not buffer[..length]: RuntimeHelpers.GetSubArray brings reflection and NativeAOT's type loader into the binary
             }
         }
     }

@@ -98,7 +98,7 @@ public sealed class IpamStore
         var allocations = new List<Allocation>();
         var lasts = new Dictionary<Ipv4Subnet, Ipv4?>();
         Ipv4? newest = null;
-        DateTime newestTime = default;
+        long newestTime = 0;
         // One buffer for every file (a slot file is at most Slots × SlotSize bytes), not zeroed: only what read() filled is parsed.
         byte[]? buffer = null;
         foreach (var path in System.IO.Directory.EnumerateFiles(Directory, "*" + Extension))
@@ -133,7 +133,7 @@ public sealed class IpamStore
             }
 
             lasts[subnet] = last;
-            var time = File.GetLastWriteTimeUtc(path);
+            var time = Native.ModifiedNanoseconds(path);
             if (last is not null && (newest is null || time > newestTime))
             {
                 newest = last;
@@ -202,10 +202,21 @@ public sealed class IpamStore
         return slot;
     }
 
+    private static Dictionary<Ipv4, Allocation> ByIp(IReadOnlyList<Allocation> allocations)
+    {
+        var byIp = new Dictionary<Ipv4, Allocation>(allocations.Count);
+        foreach (var a in allocations)
+        {
+            byIp.Add(a.Ip, a);
+        }
+
+        return byIp;
+    }
+
     private void Save(IpamState state, Dictionary<Ipv4Subnet, Ipv4?> lasts, IpamState loaded)
     {
-        var before = loaded.Allocations.ToDictionary(a => a.Ip);
-        var after = state.Allocations.ToDictionary(a => a.Ip);
+        var before = ByIp(loaded.Allocations);
+        var after = ByIp(state.Allocations);
         var writes = new Dictionary<Ipv4Subnet, List<(int Slot, string? Text)>>();
 
         void Add(Ipv4Subnet subnet, int slot, string? text)
@@ -233,9 +244,12 @@ public sealed class IpamStore
             }
         }
 
-        foreach (var ip in before.Keys.Where(ip => !after.ContainsKey(ip)))
+        foreach (var ip in before.Keys)
         {
-            Add(SubnetOf(ip), (int)(ip.Value & 0xFF), null);
+            if (!after.ContainsKey(ip))
+            {
+                Add(SubnetOf(ip), (int)(ip.Value & 0xFF), null);
+            }
         }
 
         if (state.Last is { } last)

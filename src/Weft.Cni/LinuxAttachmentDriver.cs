@@ -291,12 +291,12 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
 
         var h = host.TryLinkByName(spec.HostVeth) ?? throw Drift($"host link {spec.HostVeth} is missing");
         CheckLink(h, "veth", spec.Mtu, Naming.HostMac(spec.Ip));
-        if (!host.AddrList(h.Index, AddressFamily.InterNetwork).Any(a => a.Prefix.Address.Equals(gateway) && a.Prefix.Length == 32 && ip.Equals(a.Peer)))
+        if (!host.AddrList(h.Index, AddressFamily.InterNetwork).Exists(a => a.Prefix.Address.Equals(gateway) && a.Prefix.Length == 32 && ip.Equals(a.Peer)))
         {
             throw Drift($"{spec.HostVeth} lacks 169.254.0.1/32 peer {spec.Ip}/32");
         }
 
-        if (!host.RouteList().Any(r => r.Device == h.Index && r.Dst is { } d && d.Length == 32 && d.Address.Equals(ip)))
+        if (!host.RouteList().Exists(r => r.Device == h.Index && r.Dst is { } d && d.Length == 32 && d.Address.Equals(ip)))
         {
             throw Drift($"the host has no route to {spec.Ip}/32 via {spec.HostVeth}");
         }
@@ -305,7 +305,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         var link = c.TryLinkByName(spec.IfName) ?? throw Drift($"interface {spec.IfName} is missing in {spec.Netns}");
         CheckLink(link, "veth", spec.Mtu, Naming.ContainerMac(spec.Ip));
         var addrs = c.AddrList(link.Index, AddressFamily.InterNetwork);
-        if (!addrs.Any(a => a.Prefix.Address.Equals(ip) && a.Prefix.Length == 32 && gateway.Equals(a.Peer)))
+        if (!addrs.Exists(a => a.Prefix.Address.Equals(ip) && a.Prefix.Length == 32 && gateway.Equals(a.Peer)))
         {
             throw Drift($"{spec.IfName} lacks {spec.Ip}/32 peer 169.254.0.1");
         }
@@ -315,7 +315,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
             throw Drift($"{spec.IfName} has {addrs.Count} IPv4 addresses, expected only {spec.Ip}/32");
         }
 
-        if (!c.RouteList().Any(r => r.Dst is null && gateway.Equals(r.Gateway) && r.Device == link.Index))
+        if (!c.RouteList().Exists(r => r.Dst is null && gateway.Equals(r.Gateway) && r.Device == link.Index))
         {
             throw Drift($"{spec.Netns} has no default route via 169.254.0.1 dev {spec.IfName}");
         }

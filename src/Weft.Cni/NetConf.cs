@@ -169,7 +169,13 @@ public sealed record NetConf
                     break;
                 case JsonValueKind.Array:
                     // e.g. "ports":[8080,2222] -> "8080,2222"
-                    result[p.Name] = string.Join(',', p.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText()));
+                    var items = new List<string?>();
+                    foreach (var e in p.Value.EnumerateArray())
+                    {
+                        items.Add(e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText());
+                    }
+
+                    result[p.Name] = string.Join(',', items);
                     break;
             }
         }

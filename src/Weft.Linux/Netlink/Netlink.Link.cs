@@ -405,5 +405,16 @@ public static class LinkMessages
 
 internal static class Format
 {
-    public static string Mac(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+    public static string Mac(PhysicalAddress mac)
+    {
+        // No LINQ here: its generic virtual methods make NativeAOT executables (weft-cni) carry a type loader.
+        var b = mac.GetAddressBytes();
+        var s = new System.Text.StringBuilder(b.Length * 3);
+        for (int i = 0; i < b.Length; i++)
+        {
+            if (i > 0) s.Append(':');
+            s.Append(b[i].ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
+        }
+        return s.ToString();
+    }
 }
