@@ -45,13 +45,14 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         }
 
         step("veth");
+        Link? created;
         try
         {
             for (var attempt = 0; ; attempt++)
             {
                 try
                 {
-                    host.LinkAddVeth(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+                    created = host.LinkAddVethEcho(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
                     break;
                 }
                 catch (KernelException e) when (e.Errno == Errno.EEXIST && attempt < 2 && RemoveLeftover(host, cns, hostVeth, spec.IfName))
@@ -74,33 +75,57 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
             var ip = ToAddress(spec.Ip);
             var gateway = ToAddress(Naming.HostSideIp);
 
-            step("container");
-            // Everything in the container goes over one rtnetlink socket opened inside its namespace; the options
-            // (rp_filter on, no IPv6 address) go in one RTM_SETLINK before the link is up. No /proc, no extra thread.
-            using (var c = OpenNetlink(cns))
-            {
-                CniTrace.Mark("container socket");
-                var index = c.LinkByName(spec.IfName).Index;
-                c.LinkSetAfSpec(index, DeviceOptions, Ifla.IN6_ADDR_GEN_MODE_NONE);
-                c.AddrAdd(new Address(index, new IpPrefix(ip, 32)) { Peer = gateway });
-                c.LinkSetUp(index);
-                c.NeighReplace(new Neighbor(index, gateway, hostMac));
-                c.RouteAdd(new Route { Gateway = gateway, Device = index, Src = ip, OnLink = true, Family = AddressFamily.InterNetwork });
-            }
+            // The kernel's echo of the creation names both ends' indexes (the host end's IFLA_LINK is its peer's
+            // index in the container's namespace); without an echo (Linux < 6.3), one RTM_GETLINK does.
+            var hostLink = created is { ParentIndex: not null } ? created : host.LinkByName(hostVeth);
+            var h = hostLink.Index;
 
-            CniTrace.Mark("container configured");
-            step("host");
-            var h = host.LinkByName(hostVeth).Index;
-            host.LinkSetAfSpec(h, DeviceOptions, Ifla.IN6_ADDR_GEN_MODE_NONE);
+            // The host end drops IPv6 before anything can reach it (see SetHostSysctls).
             using (_host?.Enter())
             {
                 SetHostSysctls(hostVeth);
             }
 
             CniTrace.Mark("host sysctls");
-            host.AddrAdd(new Address(h, new IpPrefix(gateway, 32)) { Peer = ip });
-            host.LinkSetUp(h);
-            host.NeighReplace(new Neighbor(h, ip, containerMac));
+            step("container");
+            // Everything in the container goes over one rtnetlink socket opened inside its namespace, in one
+            // datagram: the options (rp_filter on, no IPv6 address) before the link is up, then address, up,
+            // neighbour, default route. No /proc, no extra thread, one round trip.
+            using (var c = OpenNetlink(cns))
+            {
+                CniTrace.Mark("container socket");
+                var index = hostLink.ParentIndex ?? c.LinkByName(spec.IfName).Index;
+                var w = NetlinkWriter.Pooled(512);
+                try
+                {
+                    LinkMessages.WriteSetAfSpec(ref w, index, DeviceOptions, Ifla.IN6_ADDR_GEN_MODE_NONE);
+                    AddrMessages.Write(ref w, Rtm.RTM_NEWADDR, CreateExcl, new Address(index, new IpPrefix(ip, 32)) { Peer = gateway });
+                    WriteUp(ref w, index);
+                    NeighMessages.WriteNeighbor(ref w, Rtm.RTM_NEWNEIGH, CreateReplace, new Neighbor(index, gateway, hostMac));
+                    RouteMessages.Write(ref w, Rtm.RTM_NEWROUTE, CreateExcl, new Route { Gateway = gateway, Device = index, Src = ip, OnLink = true, Family = AddressFamily.InterNetwork });
+                    c.Socket.RequestEach(w.Written, i => ContainerOperations[i] + $" ({spec.IfName} in {spec.Netns})");
+                }
+                finally
+                {
+                    w.Dispose();
+                }
+            }
+
+            CniTrace.Mark("container configured");
+            step("host");
+            var hw = NetlinkWriter.Pooled(512);
+            try
+            {
+                LinkMessages.WriteSetAfSpec(ref hw, h, DeviceOptions, Ifla.IN6_ADDR_GEN_MODE_NONE);
+                AddrMessages.Write(ref hw, Rtm.RTM_NEWADDR, CreateExcl, new Address(h, new IpPrefix(gateway, 32)) { Peer = ip });
+                WriteUp(ref hw, h);
+                NeighMessages.WriteNeighbor(ref hw, Rtm.RTM_NEWNEIGH, CreateReplace, new Neighbor(h, ip, containerMac));
+                host.Socket.RequestEach(hw.Written, i => HostOperations[i] + $" ({hostVeth}, {spec.Ip})");
+            }
+            finally
+            {
+                hw.Dispose();
+            }
         }
         catch
         {
@@ -149,6 +174,24 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
 
         TryDel(host, hostEnd.Index);
         return true;
+    }
+
+    private const ushort CreateExcl = Nl.NLM_F_CREATE | Nl.NLM_F_EXCL;
+    private const ushort CreateReplace = Nl.NLM_F_CREATE | Nl.NLM_F_REPLACE;
+
+    /// <summary>What each message of the container's batch does, for an error (code 103).</summary>
+    private static readonly string[] ContainerOperations =
+        ["ip link set addrgenmode none, rp_filter 1", "ip addr add IP/32 peer 169.254.0.1", "ip link set up", "ip neigh replace 169.254.0.1", "ip route add default via 169.254.0.1 onlink"];
+
+    /// <summary>What each message of the host's batch does, for an error (code 103).</summary>
+    private static readonly string[] HostOperations =
+        ["ip link set addrgenmode none, rp_filter 1", "ip addr add 169.254.0.1/32 peer IP/32", "ip link set up", "ip neigh replace IP"];
+
+    /// <summary>RTM_NEWLINK setting IFF_UP (ip link set up).</summary>
+    private static void WriteUp(ref NetlinkWriter w, int index)
+    {
+        LinkMessages.WriteLinkHeader(ref w, Rtm.RTM_NEWLINK, 0, index, null, Ifla.IFF_UP, Ifla.IFF_UP);
+        w.EndMessage();
     }
 
     /// <summary>IPv4 options of both veth ends: strict reverse-path filtering.</summary>

@@ -78,6 +78,30 @@ public sealed partial class Netlink
         }
     }
 
+    /// <summary>
+    /// As <see cref="LinkAddVeth"/>, and returns the new link (this end) as the kernel reports it with NLM_F_ECHO
+    /// (Linux 6.3+; null on kernels that do not echo): its index, and its peer's index in
+    /// <see cref="Link.ParentIndex"/>, without an RTM_GETLINK in either namespace.
+    /// </summary>
+    public Link? LinkAddVethEcho(string name, string peerName, NetNs? peerNamespace = null, int? mtu = null,
+        PhysicalAddress? mac = null, PhysicalAddress? peerMac = null)
+    {
+        var w = NetlinkWriter.Pooled(256);
+        using var peerFd = peerNamespace?.Hold();
+        try
+        {
+            LinkMessages.WriteAddVeth(ref w, name, peerName, peerFd?.Fd, mtu, mac, peerMac);
+            var bytes = w.Written.ToArray();
+            bytes[6] |= (byte)Nl.NLM_F_ECHO;
+            var echoed = Socket.Request<Link>(bytes, LinkMessages.Parse, $"ip link add {name} type veth peer name {peerName}" + (peerNamespace is null ? "" : $" netns {peerNamespace}"));
+            return echoed.Find(l => l.Name == name);
+        }
+        finally
+        {
+            w.Dispose();
+        }
+    }
+
     /// <summary>Creates a bridge.</summary>
     /// <remarks>Equivalent to: ip link add NAME [mtu M] [address MAC] type bridge</remarks>
     public void LinkAddBridge(string name, int? mtu = null, PhysicalAddress? mac = null)
