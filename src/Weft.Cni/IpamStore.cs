@@ -99,25 +99,26 @@ public sealed class IpamStore
         var lasts = new Dictionary<Ipv4Subnet, Ipv4?>();
         Ipv4? newest = null;
         long newestTime = 0;
-        // One buffer for every file (a slot file is at most Slots × SlotSize bytes), not zeroed: only what read() filled is parsed.
-        byte[]? buffer = null;
         foreach (var path in System.IO.Directory.EnumerateFiles(Directory, "*" + Extension))
         {
-            ReadOnlySpan<byte> bytes;
+            // The file is mapped, not read: a slot file is up to 64 KiB, and read() into a new buffer would fault in,
+            // clear and fill that many fresh pages on every ADD and DEL; the mapping shares the page cache's pages.
+            Native.MappedFile file;
             try
             {
-                buffer ??= GC.AllocateUninitializedArray<byte>(Slots * SlotSize);
-                bytes = buffer.AsSpan(0, Math.Max(0, Native.ReadInto(path, buffer)));
+                file = Native.MappedFile.Open(path);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (IOException e)
             {
                 throw new CniException(CniErrorCode.IoFailure, $"cannot read the IPAM store {path}", e.Message);
             }
 
             Ipv4Subnet subnet;
             Ipv4? last;
+            using (file)
             try
             {
+                var bytes = file.Bytes;
                 (subnet, last) = ParseHeader(bytes);
                 for (var host = 1; host < Slots; host++)
                 {
@@ -133,7 +134,7 @@ public sealed class IpamStore
             }
 
             lasts[subnet] = last;
-            var time = Native.ModifiedNanoseconds(path);
+            var time = file.ModifiedNanoseconds;
             if (last is not null && (newest is null || time > newestTime))
             {
                 newest = last;
@@ -273,7 +274,7 @@ public sealed class IpamStore
             try
             {
                 var ok = true;
-                if (new FileInfo(path).Length < SlotSize)
+                if (Native.FileSize(fd) < SlotSize)
                 {
                     // A new file: the header first, so it is never a file without one.
                     ok &= Native.WriteAll(fd, Slot($"weft-ipam 2 {subnet}"), 0);
