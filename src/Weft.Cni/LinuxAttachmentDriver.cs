@@ -52,7 +52,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
             {
                 try
                 {
-                    created = host.LinkAddVethEcho(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac);
+                    created = host.LinkAddVethEcho(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac, queues: 1);
                     break;
                 }
                 catch (KernelException e) when (e.Errno == Errno.EEXIST && attempt < 2 && RemoveLeftover(host, cns, hostVeth, spec.IfName))

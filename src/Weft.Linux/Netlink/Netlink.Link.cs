@@ -84,13 +84,13 @@ public sealed partial class Netlink
     /// <see cref="Link.ParentIndex"/>, without an RTM_GETLINK in either namespace.
     /// </summary>
     public Link? LinkAddVethEcho(string name, string peerName, NetNs? peerNamespace = null, int? mtu = null,
-        PhysicalAddress? mac = null, PhysicalAddress? peerMac = null)
+        PhysicalAddress? mac = null, PhysicalAddress? peerMac = null, int? queues = null)
     {
         var w = NetlinkWriter.Pooled(256);
         using var peerFd = peerNamespace?.Hold();
         try
         {
-            LinkMessages.WriteAddVeth(ref w, name, peerName, peerFd?.Fd, mtu, mac, peerMac);
+            LinkMessages.WriteAddVeth(ref w, name, peerName, peerFd?.Fd, mtu, mac, peerMac, queues);
             var bytes = w.Written.ToArray();
             bytes[6] |= (byte)Nl.NLM_F_ECHO;
             var echoed = Socket.Request<Link>(bytes, LinkMessages.Parse, $"ip link add {name} type veth peer name {peerName}" + (peerNamespace is null ? "" : $" netns {peerNamespace}"));
@@ -270,13 +270,18 @@ public static class LinkMessages
     }
 
     /// <summary>RTM_NEWLINK for a veth pair: IFLA_INFO_DATA holds VETH_INFO_PEER = ifinfomsg + the peer's attributes.</summary>
-    public static void WriteAddVeth(ref NetlinkWriter w, string name, string peerName, int? peerNsFd, int? mtu, PhysicalAddress? mac, PhysicalAddress? peerMac)
+    public static void WriteAddVeth(ref NetlinkWriter w, string name, string peerName, int? peerNsFd, int? mtu, PhysicalAddress? mac, PhysicalAddress? peerMac, int? queues = null)
     {
         w.BeginMessage(Rtm.RTM_NEWLINK, Netlink.CreateExcl);
         w.Write(new IfInfoMsg());
         w.AttrString(Ifla.IFLA_IFNAME, name);
         if (mtu is int m) w.AttrU32(Ifla.IFLA_MTU, (uint)m);
         if (mac is not null) w.AttrMac(Ifla.IFLA_ADDRESS, mac);
+        if (queues is int q)
+        {
+            w.AttrU32(Ifla.IFLA_NUM_TX_QUEUES, (uint)q);
+            w.AttrU32(Ifla.IFLA_NUM_RX_QUEUES, (uint)q);
+        }
         int info = w.BeginNested(Ifla.IFLA_LINKINFO);
         w.AttrString(Ifla.IFLA_INFO_KIND, "veth");
         int data = w.BeginNested(Ifla.IFLA_INFO_DATA);
@@ -285,6 +290,11 @@ public static class LinkMessages
         w.AttrString(Ifla.IFLA_IFNAME, peerName);
         if (mtu is int pm) w.AttrU32(Ifla.IFLA_MTU, (uint)pm);
         if (peerMac is not null) w.AttrMac(Ifla.IFLA_ADDRESS, peerMac);
+        if (queues is int pq)
+        {
+            w.AttrU32(Ifla.IFLA_NUM_TX_QUEUES, (uint)pq);
+            w.AttrU32(Ifla.IFLA_NUM_RX_QUEUES, (uint)pq);
+        }
         if (peerNsFd is int fd) w.AttrU32(Ifla.IFLA_NET_NS_FD, (uint)fd);
         w.EndNested(peer);
         w.EndNested(data);
