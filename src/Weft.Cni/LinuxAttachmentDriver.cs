@@ -242,7 +242,17 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
             CniTrace.Mark("del: link found");
             try
             {
-                host.AddrDel(new Address(link.Index, new IpPrefix(ToAddress(Naming.HostSideIp), 32)) { Peer = ToAddress(ip) });
+                // Netlink.AddrDel would format its operation's name (addresses) before asking; this names it only on failure.
+                var w = NetlinkWriter.Pooled(128);
+                try
+                {
+                    AddrMessages.Write(ref w, Rtm.RTM_DELADDR, 0, new Address(link.Index, new IpPrefix(ToAddress(Naming.HostSideIp), 32)) { Peer = ToAddress(ip) });
+                    host.Socket.RequestEach(w.Written, _ => $"ip addr del 169.254.0.1/32 peer {ip}/32 dev {hostVeth}");
+                }
+                finally
+                {
+                    w.Dispose();
+                }
             }
             catch (KernelException e) when (e.Errno is Errno.EADDRNOTAVAIL or Errno.ENOENT or Errno.ESRCH)
             {
