@@ -103,7 +103,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                     WriteUp(ref w, index);
                     NeighMessages.WriteNeighbor(ref w, Rtm.RTM_NEWNEIGH, CreateReplace, new Neighbor(index, gateway, hostMac));
                     RouteMessages.Write(ref w, Rtm.RTM_NEWROUTE, CreateExcl, new Route { Gateway = gateway, Device = index, Src = ip, OnLink = true, Family = AddressFamily.InterNetwork });
-                    c.Socket.RequestEach(w.Written, i => ContainerOperations[i] + $" ({spec.IfName} in {spec.Netns})");
+                    c.Socket.RequestEach(w.Written, i => ContainerOperations[i].Replace("IP", spec.Ip.ToString(), StringComparison.Ordinal) + $" ({spec.IfName} in {spec.Netns})");
                 }
                 finally
                 {
@@ -120,7 +120,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                 AddrMessages.Write(ref hw, Rtm.RTM_NEWADDR, CreateExcl, new Address(h, new IpPrefix(gateway, 32)) { Peer = ip });
                 WriteUp(ref hw, h);
                 NeighMessages.WriteNeighbor(ref hw, Rtm.RTM_NEWNEIGH, CreateReplace, new Neighbor(h, ip, containerMac));
-                host.Socket.RequestEach(hw.Written, i => HostOperations[i] + $" ({hostVeth}, {spec.Ip})");
+                host.Socket.RequestEach(hw.Written, i => HostOperations[i].Replace("IP", spec.Ip.ToString(), StringComparison.Ordinal) + $" (dev {hostVeth})");
             }
             finally
             {
@@ -179,11 +179,11 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     private const ushort CreateExcl = Nl.NLM_F_CREATE | Nl.NLM_F_EXCL;
     private const ushort CreateReplace = Nl.NLM_F_CREATE | Nl.NLM_F_REPLACE;
 
-    /// <summary>What each message of the container's batch does, for an error (code 103).</summary>
+    /// <summary>What each message of the container's batch does, for an error (code 103; IP is replaced by the address).</summary>
     private static readonly string[] ContainerOperations =
         ["ip link set addrgenmode none, rp_filter 1", "ip addr add IP/32 peer 169.254.0.1", "ip link set up", "ip neigh replace 169.254.0.1", "ip route add default via 169.254.0.1 onlink"];
 
-    /// <summary>What each message of the host's batch does, for an error (code 103).</summary>
+    /// <summary>What each message of the host's batch does, for an error (code 103; IP is replaced by the address).</summary>
     private static readonly string[] HostOperations =
         ["ip link set addrgenmode none, rp_filter 1", "ip addr add 169.254.0.1/32 peer IP/32", "ip link set up", "ip neigh replace IP"];
 

@@ -171,6 +171,7 @@ public sealed class PluginRootTests : IDisposable
         var run = _h.Add(c);
         Assert.Equal(CniErrorCode.KernelError, run.ErrorCode);
         Assert.Contains("ip route add default via 169.254.0.1", run.Stdout);
+        Assert.Contains("eth0 in /run/netns/", run.Stdout);
         Assert.Contains("EEXIST", run.Stdout);
         _h.AssertEmpty();
         Assert.Null(c.Netlink.TryLinkByName("eth0"));
