@@ -99,32 +99,49 @@ public sealed class IpamStore
         var lasts = new Dictionary<Ipv4Subnet, Ipv4?>();
         Ipv4? newest = null;
         long newestTime = 0;
+        // Each file is read 4 KiB (16 slots) at a time into one stack buffer. A slot file is up to 64 KiB: a buffer
+        // that size would be fresh pages, faulted in and cleared, on every ADD and DEL, and mapping the file instead
+        // costs an mmap and a munmap, each dearer than the reads.
+        Span<byte> chunk = stackalloc byte[16 * SlotSize];
         foreach (var path in System.IO.Directory.EnumerateFiles(Directory, "*" + Extension))
         {
-            // The file is mapped, not read: a slot file is up to 64 KiB, and read() into a new buffer would fault in,
-            // clear and fill that many fresh pages on every ADD and DEL; the mapping shares the page cache's pages.
-            Native.MappedFile file;
-            try
+            var fd = Native.open(path, Native.O_RDONLY | Native.O_CLOEXEC, 0);
+            if (fd < 0)
             {
-                file = Native.MappedFile.Open(path);
-            }
-            catch (IOException e)
-            {
-                throw new CniException(CniErrorCode.IoFailure, $"cannot read the IPAM store {path}", e.Message);
+                throw new CniException(CniErrorCode.IoFailure, $"cannot read the IPAM store {path}", $"open: errno {Native.Errno}");
             }
 
-            Ipv4Subnet subnet;
-            Ipv4? last;
-            using (file)
+            Ipv4Subnet subnet = default;
+            Ipv4? last = null;
+            long time;
             try
             {
-                var bytes = file.Bytes;
-                (subnet, last) = ParseHeader(bytes);
-                for (var host = 1; host < Slots; host++)
+                time = Native.ModifiedNanoseconds(fd);
+                for (var first = 0; ; first += chunk.Length / SlotSize)
                 {
-                    if (ParseSlot(bytes, host) is { } owner)
+                    var n = Native.ReadFully(fd, chunk);
+                    if (n < 0)
                     {
-                        allocations.Add(new Allocation(new Ipv4(subnet.Network.Value | (uint)host), owner.ContainerId, owner.IfName));
+                        throw new CniException(CniErrorCode.IoFailure, $"cannot read the IPAM store {path}", $"read: errno {Native.Errno}");
+                    }
+
+                    if (first == 0)
+                    {
+                        (subnet, last) = ParseHeader(chunk[..n]);
+                    }
+
+                    for (var offset = first == 0 ? SlotSize : 0; offset < n; offset += SlotSize)
+                    {
+                        var host = first + (offset / SlotSize);
+                        if (host < Slots && ParseSlot(chunk.Slice(offset, Math.Min(SlotSize, n - offset)), host) is { } owner)
+                        {
+                            allocations.Add(new Allocation(new Ipv4(subnet.Network.Value | (uint)host), owner.ContainerId, owner.IfName));
+                        }
+                    }
+
+                    if (n < chunk.Length)
+                    {
+                        break;
                     }
                 }
             }
@@ -132,9 +149,12 @@ public sealed class IpamStore
             {
                 throw new CniException(CniErrorCode.IoFailure, $"the IPAM store {path} is corrupt", e.Message);
             }
+            finally
+            {
+                Native.close(fd);
+            }
 
             lasts[subnet] = last;
-            var time = file.ModifiedNanoseconds;
             if (last is not null && (newest is null || time > newestTime))
             {
                 newest = last;
@@ -147,7 +167,7 @@ public sealed class IpamStore
 
     private static (Ipv4Subnet Subnet, Ipv4? Last) ParseHeader(ReadOnlySpan<byte> file)
     {
-        var text = SlotText(file, 0) ?? throw new FormatException("no header");
+        var text = SlotText(file[..Math.Min(SlotSize, file.Length)]) ?? throw new FormatException("no header");
         var f = text.Split(' ');
         if (f.Length < 3 || f[0] != "weft-ipam" || f[1] != "2" || !Ipv4Subnet.TryParse(f[2], out var subnet))
         {
@@ -163,9 +183,9 @@ public sealed class IpamStore
         return (subnet, last);
     }
 
-    private static (string ContainerId, string IfName)? ParseSlot(ReadOnlySpan<byte> file, int host)
+    private static (string ContainerId, string IfName)? ParseSlot(ReadOnlySpan<byte> slot, int host)
     {
-        var text = SlotText(file, host);
+        var text = SlotText(slot);
         if (text is null)
         {
             return null;
@@ -178,17 +198,15 @@ public sealed class IpamStore
     }
 
     /// <summary>The text of a slot (up to the first newline or NUL), or null when the slot is empty or beyond the file.</summary>
-    private static string? SlotText(ReadOnlySpan<byte> file, int slot)
+    private static string? SlotText(ReadOnlySpan<byte> slot)
     {
-        var start = slot * SlotSize;
-        if (start >= file.Length || file[start] == 0)
+        if (slot.IsEmpty || slot[0] == 0)
         {
             return null;
         }
 
-        var span = file.Slice(start, Math.Min(SlotSize, file.Length - start));
-        var end = span.IndexOfAny((byte)'\n', (byte)0);
-        return Encoding.UTF8.GetString(end < 0 ? span : span[..end]);
+        var end = slot.IndexOfAny((byte)'\n', (byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? slot : slot[..end]);
     }
 
     private static byte[] Slot(string? text)

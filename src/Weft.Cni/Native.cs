@@ -66,12 +66,6 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, SetLastError = true)]
     private static partial int fstat(int fd, long* buf);
 
-    [LibraryImport(Lib, SetLastError = true)]
-    private static partial nint mmap(nint addr, nuint length, int prot, int flags, int fd, long offset);
-
-    [LibraryImport(Lib, SetLastError = true)]
-    private static partial int munmap(nint addr, nuint length);
-
     /// <summary>The size of an open file (struct stat's st_size, at byte 48 on x86_64); -1 on error.</summary>
     public static long FileSize(int fd)
     {
@@ -79,71 +73,38 @@ internal static unsafe partial class Native
         return fstat(fd, buf) == 0 ? buf[6] : -1;
     }
 
-    /// <summary>A whole file mapped read-only (shared with the page cache: no copy, no fresh pages); Dispose unmaps it.</summary>
-    public readonly struct MappedFile : IDisposable
+    /// <summary>The modification time of an open file in nanoseconds since the epoch (st_mtim at byte 88); 0 on error.</summary>
+    public static long ModifiedNanoseconds(int fd)
     {
-        private readonly nint _address;
-        private readonly int _length;
+        var buf = stackalloc long[18];
+        return fstat(fd, buf) == 0 ? (buf[11] * 1_000_000_000) + buf[12] : 0;
+    }
 
-        private MappedFile(nint address, int length, long modified)
+    /// <summary>Reads until <paramref name="buffer"/> is full or the file ends; the number of bytes read, -1 on error (errno).</summary>
+    public static int ReadFully(int fd, Span<byte> buffer)
+    {
+        var length = 0;
+        fixed (byte* p = buffer)
         {
-            _address = address;
-            _length = length;
-            ModifiedNanoseconds = modified;
-        }
-
-        public ReadOnlySpan<byte> Bytes => _length == 0 ? default : new ReadOnlySpan<byte>((void*)_address, _length);
-
-        /// <summary>The file's modification time in nanoseconds since the epoch.</summary>
-        public long ModifiedNanoseconds { get; }
-
-        /// <summary>Maps <paramref name="path"/>; a missing file is empty.</summary>
-        /// <exception cref="IOException">when it cannot be opened, stat'ed or mapped.</exception>
-        public static MappedFile Open(string path)
-        {
-            var fd = open(path, O_RDONLY | O_CLOEXEC, 0);
-            if (fd < 0)
+            while (length < buffer.Length)
             {
-                var e = Errno;
-                return e == ENOENT ? default : throw new IOException($"open {path}: errno {e}");
-            }
-
-            try
-            {
-                var st = stackalloc long[18]; // struct stat: st_size at byte 48, st_mtim at byte 88
-                if (fstat(fd, st) != 0)
+                var n = read(fd, p + length, buffer.Length - length);
+                if (n > 0)
                 {
-                    throw new IOException($"fstat {path}: errno {Errno}");
+                    length += (int)n;
                 }
-
-                var size = st[6];
-                var modified = (st[11] * 1_000_000_000) + st[12];
-                if (size <= 0)
+                else if (n == 0)
                 {
-                    return new MappedFile(0, 0, modified);
+                    break;
                 }
-
-                if (size > int.MaxValue)
+                else if (Errno != EINTR)
                 {
-                    throw new IOException($"{path} is too large ({size} bytes)");
+                    return -1;
                 }
-
-                var address = mmap(0, (nuint)size, 1 /* PROT_READ */, 1 /* MAP_SHARED */, fd, 0);
-                return address == -1 ? throw new IOException($"mmap {path}: errno {Errno}") : new MappedFile(address, (int)size, modified);
-            }
-            finally
-            {
-                close(fd);
             }
         }
 
-        public void Dispose()
-        {
-            if (_length > 0)
-            {
-                munmap(_address, (nuint)_length);
-            }
-        }
+        return length;
     }
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
