@@ -20,6 +20,7 @@ if (int.TryParse(Environment.GetEnvironmentVariable("WEFT_CNI_REAP"), out var de
 
 byte[] stdin = [];
 var detachedLinks = new List<int>();
+var exitCode = 0;
 try
 {
     stdin = Stdio.ReadStdin();
@@ -35,7 +36,6 @@ try
         },
     }).Execute(request, stdin);
     Stdio.WriteStdout(output);
-    return 0;
 }
 catch (Exception e)
 {
@@ -44,7 +44,7 @@ catch (Exception e)
     var version = NetConf.PeekVersion(stdin) is { } v && CniVersion.IsSupported(v) ? v : CniVersion.Current;
     var (code, msg, details) = Errors.Map(e);
     Stdio.WriteStdout(CniOutput.Error(version, code, msg, details));
-    return 1;
+    exitCode = 1;
 }
 finally
 {
@@ -57,7 +57,7 @@ finally
         {
             try
             {
-                if (Environment.ProcessPath is not { } self || !Detached.Spawn(self, [$"WEFT_CNI_REAP={index}"]))
+                if (!Detached.Spawn("/proc/self/exe", [$"WEFT_CNI_REAP={index}"]))
                 {
                     new LinuxAttachmentDriver().DeleteDetached(index);
                 }
@@ -67,8 +67,14 @@ finally
                 // The container is disconnected already; GC deletes what is left.
             }
         }
+
     }
 }
+
+// Everything is said and written (with write(2): nothing is buffered). Leave at once, without the runtime's
+// shutdown: after a fork (DEL) every page this process still writes is copied, and nothing needs cleaning up.
+Stdio.Exit(exitCode);
+return exitCode;
 
 /// <summary>
 /// stdin and stdout with read(2)/write(2): System.Console would start a signal-handling thread and probe the
@@ -99,7 +105,7 @@ internal static unsafe partial class Stdio
             }
             else if (n == 0 || System.Runtime.InteropServices.Marshal.GetLastPInvokeError() != 4 /* EINTR */)
             {
-                return buffer[..length];
+                return buffer.AsSpan(0, length).ToArray(); // not buffer[..length]: RuntimeHelpers.GetSubArray brings reflection and NativeAOT's type loader into the binary
             }
         }
     }
@@ -149,6 +155,12 @@ internal static unsafe partial class Stdio
 
     [System.Runtime.InteropServices.LibraryImport("libc")]
     private static partial int close(int fd);
+
+    /// <summary>Ends the process now (_exit(2)): no runtime shutdown.</summary>
+    public static void Exit(int code) => _exit(code);
+
+    [System.Runtime.InteropServices.LibraryImport("libc")]
+    private static partial void _exit(int code);
 
     [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
     private static partial nint write(int fd, byte* buf, nint count);

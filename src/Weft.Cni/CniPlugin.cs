@@ -19,9 +19,6 @@ public sealed class CniPlugin
     /// </summary>
     public Action<string>? FaultPoint { get; set; }
 
-    /// <summary>The clock for record timestamps.</summary>
-    public Func<DateTimeOffset> Clock { get; set; } = () => DateTimeOffset.UtcNow;
-
     /// <summary>Runs one command; returns what goes to stdout (empty for DEL, STATUS, GC).</summary>
     public byte[] Execute(CniRequest request, ReadOnlySpan<byte> stdin)
     {
@@ -87,7 +84,7 @@ public sealed class CniPlugin
         // Everything about the record is validated before anything is created.
         var store = new IpamStore(conf.DataDir, conf.DurableIpam);
         var records = new ContainerRecords(conf.StateDir);
-        var described = ContainerRecord.Describe(request, conf, subnet.Network, Clock());
+        var described = ContainerRecord.Describe(request, conf, subnet.Network, DateTimeOffset.UtcNow);
 
         Step("ipam");
         Ipv4 ip;
@@ -115,7 +112,7 @@ public sealed class CniPlugin
             _driver.Attach(spec, replace, Step);
             attached = true;
             Step("record");
-            records.Write(described with { Ip = ip, HostVeth = Naming.HostVeth(ip), CreatedAt = Clock() });
+            records.Write(described with { Ip = ip, HostVeth = Naming.HostVeth(ip), CreatedAt = DateTimeOffset.UtcNow });
             Step("notify");
             var result = CniOutput.AddResult(conf.CniVersion, conf.PrevResult, spec);
             AgentNotifier.Notify(conf.StateDir);
@@ -239,18 +236,12 @@ public sealed class CniPlugin
         {
             using var doc = JsonDocument.Parse(prevResult);
             var want = $"{ip}/32";
-            var hasIp = doc.RootElement.TryGetProperty("ips", out var ips) && ips.ValueKind == JsonValueKind.Array
-                && ips.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("address", out var a)
-                    && a.ValueKind == JsonValueKind.String && a.GetString() == want);
-            if (!hasIp)
+            if (!Lists(doc.RootElement, "ips", "address", want))
             {
                 throw new CniException(CniErrorCode.CheckFailed, $"prevResult does not list {want}", "the attachment's address changed since ADD");
             }
 
-            var hasIf = doc.RootElement.TryGetProperty("interfaces", out var ifs) && ifs.ValueKind == JsonValueKind.Array
-                && ifs.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Object && e.TryGetProperty("name", out var n)
-                    && n.ValueKind == JsonValueKind.String && n.GetString() == ifName);
-            if (!hasIf)
+            if (!Lists(doc.RootElement, "interfaces", "name", ifName))
             {
                 throw new CniException(CniErrorCode.CheckFailed, $"prevResult does not list interface {ifName}");
             }
@@ -259,6 +250,25 @@ public sealed class CniPlugin
         {
             throw new CniException(CniErrorCode.DecodeFailure, "prevResult is not valid JSON", e.Message);
         }
+    }
+
+    /// <summary>Whether array <paramref name="array"/> of <paramref name="root"/> has an object whose <paramref name="key"/> is <paramref name="value"/>.</summary>
+    private static bool Lists(JsonElement root, string array, string key, string value)
+    {
+        if (!root.TryGetProperty(array, out var items) || items.ValueKind != JsonValueKind.Array)
+        {
+            return false;
+        }
+
+        foreach (var e in items.EnumerateArray())
+        {
+            if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() == value)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static void Status(NetConf conf)
@@ -288,11 +298,20 @@ public sealed class CniPlugin
             ?? throw new CniException(CniErrorCode.InvalidConfig, "GC needs cni.dev/valid-attachments", "the runtime lists the attachments to keep"));
         var store = new IpamStore(conf.DataDir, conf.DurableIpam);
         var records = new ContainerRecords(conf.StateDir);
-        var stale = records.List().Where(r => !valid.Contains(r.Key)).ToList();
+        var stale = records.List();
+        stale.RemoveAll(r => valid.Contains(r.Key));
         var changed = false;
         using (var session = store.Open())
         {
-            var freed = session.State.Allocations.Where(a => !valid.Contains(a.Key)).ToList();
+            var freed = new List<Allocation>();
+            foreach (var a in session.State.Allocations)
+            {
+                if (!valid.Contains(a.Key))
+                {
+                    freed.Add(a);
+                }
+            }
+
             foreach (var a in freed)
             {
                 var netns = stale.Find(r => r.Key == a.Key)?.Netns;
@@ -304,7 +323,7 @@ public sealed class CniPlugin
             {
                 // A record without an allocation: its address (and the veth named after it) may be another
                 // attachment's by now; that one is not touched.
-                if (freed.All(a => a.Key != r.Key) && session.State.FindIp(r.Ip) is null)
+                if (!freed.Exists(a => a.Key == r.Key) && session.State.FindIp(r.Ip) is null)
                 {
                     _driver.Detach(r.HostVeth, r.Netns, r.IfName);
                 }

@@ -39,6 +39,23 @@ public sealed record ContainerRecord
 
     public AttachmentKey Key => new(ContainerId, IfName);
 
+    /// <summary>
+    /// The record's <c>ToString</c> members, written out so that <see cref="CreatedAt"/> is shown with
+    /// <see cref="FormatTime"/>: the compiler's version would call DateTimeOffset.ToString, which brings the
+    /// culture-aware date formatting and TimeZoneInfo into the NativeAOT plugin.
+    /// </summary>
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append("ContainerId = ").Append(ContainerId).Append(", IfName = ").Append(IfName)
+            .Append(", Ip = ").Append(Ip.ToString()).Append(", Netns = ").Append(Netns)
+            .Append(", HostVeth = ").Append(HostVeth).Append(", AppId = ").Append(AppId)
+            .Append(", AppName = ").Append(AppName).Append(", SpaceId = ").Append(SpaceId)
+            .Append(", OrgId = ").Append(OrgId).Append(", InstanceIndex = ").Append(InstanceIndex?.ToString(CultureInfo.InvariantCulture))
+            .Append(", Ports = [").Append(string.Join(", ", Ports)).Append("], PortMappings = ").Append(PortMappings.Count)
+            .Append(", CreatedAt = ").Append(FormatTime(CreatedAt));
+        return true;
+    }
+
     public byte[] ToJson()
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
@@ -81,7 +98,7 @@ public sealed record ContainerRecord
             }
 
             w.WriteEndArray();
-            w.WriteString("createdAt", CreatedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+            w.WriteString("createdAt", FormatTime(CreatedAt));
             w.WriteEndObject();
         }
 
@@ -130,13 +147,54 @@ public sealed record ContainerRecord
                 InstanceIndex = NetConf.Int(r, "instanceIndex"),
                 Ports = ports,
                 PortMappings = mappings,
-                CreatedAt = created is null ? default : DateTimeOffset.Parse(created, CultureInfo.InvariantCulture),
+                CreatedAt = created is null ? default : ParseTime(created),
             };
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or CniException)
         {
             throw new FormatException($"not a container record: {e.Message}", e);
         }
+    }
+
+    /// <summary><c>createdAt</c>'s format, UTC to the second: <c>2026-11-21T22:00:00Z</c>.</summary>
+    /// <remarks>
+    /// Formatted and parsed here rather than with DateTime's format strings: those bring the culture-aware
+    /// date formatting and parsing code (and TimeZoneInfo) into the NativeAOT plugin, which has to load it on every start.
+    /// </remarks>
+    public static string FormatTime(DateTimeOffset time)
+    {
+        var u = time.UtcDateTime;
+        return string.Create(CultureInfo.InvariantCulture, $"{u.Year:D4}-{u.Month:D2}-{u.Day:D2}T{u.Hour:D2}:{u.Minute:D2}:{u.Second:D2}Z");
+    }
+
+    /// <summary>Parses <see cref="FormatTime"/>'s format.</summary>
+    /// <exception cref="FormatException">for anything else.</exception>
+    public static DateTimeOffset ParseTime(string text)
+    {
+        if (text.Length != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z')
+        {
+            throw new FormatException($"createdAt '{text}' is not yyyy-MM-ddTHH:mm:ssZ");
+        }
+
+        try
+        {
+            return new DateTimeOffset(Digits(text, 0, 4), Digits(text, 5, 2), Digits(text, 8, 2), Digits(text, 11, 2), Digits(text, 14, 2), Digits(text, 17, 2), TimeSpan.Zero);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new FormatException($"createdAt '{text}' is not a valid time", e);
+        }
+    }
+
+    private static int Digits(string text, int start, int length)
+    {
+        var v = 0;
+        foreach (var c in text.AsSpan(start, length))
+        {
+            v = c is >= '0' and <= '9' ? (v * 10) + (c - '0') : throw new FormatException($"createdAt '{text}' is not yyyy-MM-ddTHH:mm:ssZ");
+        }
+
+        return v;
     }
 
     /// <summary>
@@ -188,7 +246,13 @@ public sealed record ContainerRecord
         }
         else
         {
-            ports.AddRange(conf.PortMappings.Select(pm => pm.ContainerPort).Distinct());
+            foreach (var pm in conf.PortMappings)
+            {
+                if (!ports.Contains(pm.ContainerPort))
+                {
+                    ports.Add(pm.ContainerPort);
+                }
+            }
         }
 
         return new ContainerRecord

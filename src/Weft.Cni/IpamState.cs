@@ -22,7 +22,7 @@ public sealed class IpamState
 
     public IpamState(IEnumerable<Allocation>? allocations = null, Ipv4? last = null)
     {
-        _allocations = allocations?.ToList() ?? [];
+        _allocations = allocations is null ? [] : new List<Allocation>(allocations);
         Last = last;
     }
 
@@ -40,7 +40,19 @@ public sealed class IpamState
     public Allocation? FindIp(Ipv4 ip) => _allocations.Find(a => a.Ip == ip);
 
     /// <summary>Number of addresses in .2–.254 of <paramref name="subnet"/> not allocated.</summary>
-    public int Free(Ipv4Subnet subnet) => (LastHost - FirstHost + 1) - _allocations.Count(a => subnet.Contains(a.Ip));
+    public int Free(Ipv4Subnet subnet)
+    {
+        var free = LastHost - FirstHost + 1;
+        foreach (var a in _allocations)
+        {
+            if (subnet.Contains(a.Ip))
+            {
+                free--;
+            }
+        }
+
+        return free;
+    }
 
     /// <summary>Allocates (or returns the existing) address of an attachment.</summary>
     /// <exception cref="CniException">101 when every address of the subnet is taken.</exception>
@@ -103,7 +115,7 @@ public sealed class IpamState
     /// <summary>Frees every allocation that <paramref name="keep"/> rejects; returns the freed ones.</summary>
     public List<Allocation> ReleaseWhere(Func<Allocation, bool> release)
     {
-        var freed = _allocations.Where(release).ToList();
+        var freed = _allocations.FindAll(a => release(a));
         if (freed.Count > 0)
         {
             _allocations.RemoveAll(a => freed.Contains(a));

@@ -98,32 +98,50 @@ public sealed class IpamStore
         var allocations = new List<Allocation>();
         var lasts = new Dictionary<Ipv4Subnet, Ipv4?>();
         Ipv4? newest = null;
-        DateTime newestTime = default;
-        // One buffer for every file (a slot file is at most Slots × SlotSize bytes), not zeroed: only what read() filled is parsed.
-        byte[]? buffer = null;
+        long newestTime = 0;
+        // Each file is read 4 KiB (16 slots) at a time into one stack buffer. A slot file is up to 64 KiB: a buffer
+        // that size would be fresh pages, faulted in and cleared, on every ADD and DEL, and mapping the file instead
+        // costs an mmap and a munmap, each dearer than the reads.
+        Span<byte> chunk = stackalloc byte[16 * SlotSize];
         foreach (var path in System.IO.Directory.EnumerateFiles(Directory, "*" + Extension))
         {
-            ReadOnlySpan<byte> bytes;
-            try
+            var fd = Native.open(path, Native.O_RDONLY | Native.O_CLOEXEC, 0);
+            if (fd < 0)
             {
-                buffer ??= GC.AllocateUninitializedArray<byte>(Slots * SlotSize);
-                bytes = buffer.AsSpan(0, Math.Max(0, Native.ReadInto(path, buffer)));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new CniException(CniErrorCode.IoFailure, $"cannot read the IPAM store {path}", e.Message);
+                throw new CniException(CniErrorCode.IoFailure, $"cannot read the IPAM store {path}", $"open: errno {Native.Errno}");
             }
 
-            Ipv4Subnet subnet;
-            Ipv4? last;
+            Ipv4Subnet subnet = default;
+            Ipv4? last = null;
+            long time;
             try
             {
-                (subnet, last) = ParseHeader(bytes);
-                for (var host = 1; host < Slots; host++)
+                time = Native.ModifiedNanoseconds(fd);
+                for (var first = 0; ; first += chunk.Length / SlotSize)
                 {
-                    if (ParseSlot(bytes, host) is { } owner)
+                    var n = Native.ReadFully(fd, chunk);
+                    if (n < 0)
                     {
-                        allocations.Add(new Allocation(new Ipv4(subnet.Network.Value | (uint)host), owner.ContainerId, owner.IfName));
+                        throw new CniException(CniErrorCode.IoFailure, $"cannot read the IPAM store {path}", $"read: errno {Native.Errno}");
+                    }
+
+                    if (first == 0)
+                    {
+                        (subnet, last) = ParseHeader(chunk[..n]);
+                    }
+
+                    for (var offset = first == 0 ? SlotSize : 0; offset < n; offset += SlotSize)
+                    {
+                        var host = first + (offset / SlotSize);
+                        if (host < Slots && ParseSlot(chunk.Slice(offset, Math.Min(SlotSize, n - offset)), host) is { } owner)
+                        {
+                            allocations.Add(new Allocation(new Ipv4(subnet.Network.Value | (uint)host), owner.ContainerId, owner.IfName));
+                        }
+                    }
+
+                    if (n < chunk.Length)
+                    {
+                        break;
                     }
                 }
             }
@@ -131,9 +149,12 @@ public sealed class IpamStore
             {
                 throw new CniException(CniErrorCode.IoFailure, $"the IPAM store {path} is corrupt", e.Message);
             }
+            finally
+            {
+                Native.close(fd);
+            }
 
             lasts[subnet] = last;
-            var time = File.GetLastWriteTimeUtc(path);
             if (last is not null && (newest is null || time > newestTime))
             {
                 newest = last;
@@ -146,7 +167,7 @@ public sealed class IpamStore
 
     private static (Ipv4Subnet Subnet, Ipv4? Last) ParseHeader(ReadOnlySpan<byte> file)
     {
-        var text = SlotText(file, 0) ?? throw new FormatException("no header");
+        var text = SlotText(file[..Math.Min(SlotSize, file.Length)]) ?? throw new FormatException("no header");
         var f = text.Split(' ');
         if (f.Length < 3 || f[0] != "weft-ipam" || f[1] != "2" || !Ipv4Subnet.TryParse(f[2], out var subnet))
         {
@@ -162,9 +183,9 @@ public sealed class IpamStore
         return (subnet, last);
     }
 
-    private static (string ContainerId, string IfName)? ParseSlot(ReadOnlySpan<byte> file, int host)
+    private static (string ContainerId, string IfName)? ParseSlot(ReadOnlySpan<byte> slot, int host)
     {
-        var text = SlotText(file, host);
+        var text = SlotText(slot);
         if (text is null)
         {
             return null;
@@ -177,17 +198,15 @@ public sealed class IpamStore
     }
 
     /// <summary>The text of a slot (up to the first newline or NUL), or null when the slot is empty or beyond the file.</summary>
-    private static string? SlotText(ReadOnlySpan<byte> file, int slot)
+    private static string? SlotText(ReadOnlySpan<byte> slot)
     {
-        var start = slot * SlotSize;
-        if (start >= file.Length || file[start] == 0)
+        if (slot.IsEmpty || slot[0] == 0)
         {
             return null;
         }
 
-        var span = file.Slice(start, Math.Min(SlotSize, file.Length - start));
-        var end = span.IndexOfAny((byte)'\n', (byte)0);
-        return Encoding.UTF8.GetString(end < 0 ? span : span[..end]);
+        var end = slot.IndexOfAny((byte)'\n', (byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? slot : slot[..end]);
     }
 
     private static byte[] Slot(string? text)
@@ -202,10 +221,21 @@ public sealed class IpamStore
         return slot;
     }
 
+    private static Dictionary<Ipv4, Allocation> ByIp(IReadOnlyList<Allocation> allocations)
+    {
+        var byIp = new Dictionary<Ipv4, Allocation>(allocations.Count);
+        foreach (var a in allocations)
+        {
+            byIp.Add(a.Ip, a);
+        }
+
+        return byIp;
+    }
+
     private void Save(IpamState state, Dictionary<Ipv4Subnet, Ipv4?> lasts, IpamState loaded)
     {
-        var before = loaded.Allocations.ToDictionary(a => a.Ip);
-        var after = state.Allocations.ToDictionary(a => a.Ip);
+        var before = ByIp(loaded.Allocations);
+        var after = ByIp(state.Allocations);
         var writes = new Dictionary<Ipv4Subnet, List<(int Slot, string? Text)>>();
 
         void Add(Ipv4Subnet subnet, int slot, string? text)
@@ -233,9 +263,12 @@ public sealed class IpamStore
             }
         }
 
-        foreach (var ip in before.Keys.Where(ip => !after.ContainsKey(ip)))
+        foreach (var ip in before.Keys)
         {
-            Add(SubnetOf(ip), (int)(ip.Value & 0xFF), null);
+            if (!after.ContainsKey(ip))
+            {
+                Add(SubnetOf(ip), (int)(ip.Value & 0xFF), null);
+            }
         }
 
         if (state.Last is { } last)
@@ -259,7 +292,7 @@ public sealed class IpamStore
             try
             {
                 var ok = true;
-                if (new FileInfo(path).Length < SlotSize)
+                if (Native.FileSize(fd) < SlotSize)
                 {
                     // A new file: the header first, so it is never a file without one.
                     ok &= Native.WriteAll(fd, Slot($"weft-ipam 2 {subnet}"), 0);

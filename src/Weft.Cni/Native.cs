@@ -63,6 +63,50 @@ internal static unsafe partial class Native
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int rename(string from, string to);
 
+    [LibraryImport(Lib, SetLastError = true)]
+    private static partial int fstat(int fd, long* buf);
+
+    /// <summary>The size of an open file (struct stat's st_size, at byte 48 on x86_64); -1 on error.</summary>
+    public static long FileSize(int fd)
+    {
+        var buf = stackalloc long[18];
+        return fstat(fd, buf) == 0 ? buf[6] : -1;
+    }
+
+    /// <summary>The modification time of an open file in nanoseconds since the epoch (st_mtim at byte 88); 0 on error.</summary>
+    public static long ModifiedNanoseconds(int fd)
+    {
+        var buf = stackalloc long[18];
+        return fstat(fd, buf) == 0 ? (buf[11] * 1_000_000_000) + buf[12] : 0;
+    }
+
+    /// <summary>Reads until <paramref name="buffer"/> is full or the file ends; the number of bytes read, -1 on error (errno).</summary>
+    public static int ReadFully(int fd, Span<byte> buffer)
+    {
+        var length = 0;
+        fixed (byte* p = buffer)
+        {
+            while (length < buffer.Length)
+            {
+                var n = read(fd, p + length, buffer.Length - length);
+                if (n > 0)
+                {
+                    length += (int)n;
+                }
+                else if (n == 0)
+                {
+                    break;
+                }
+                else if (Errno != EINTR)
+                {
+                    return -1;
+                }
+            }
+        }
+
+        return length;
+    }
+
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int unlink(string path);
 
@@ -101,52 +145,6 @@ internal static unsafe partial class Native
         return true;
     }
 
-    /// <summary>
-    /// Reads a file into <paramref name="buffer"/> (at most its length; a file must not be longer); returns the number
-    /// of bytes read, -1 when it does not exist; throws <see cref="IOException"/> on other errors.
-    /// </summary>
-    public static int ReadInto(string path, byte[] buffer)
-    {
-        var fd = open(path, O_RDONLY | O_CLOEXEC, 0);
-        if (fd < 0)
-        {
-            var e = Errno;
-            return e == ENOENT ? -1 : throw new IOException($"open {path}: errno {e}");
-        }
-
-        try
-        {
-            var length = 0;
-            while (length < buffer.Length)
-            {
-                nint n;
-                fixed (byte* p = &buffer[length])
-                {
-                    n = read(fd, p, buffer.Length - length);
-                }
-
-                if (n > 0)
-                {
-                    length += (int)n;
-                }
-                else if (n == 0)
-                {
-                    break;
-                }
-                else if (Errno != EINTR)
-                {
-                    throw new IOException($"read {path}: errno {Errno}");
-                }
-            }
-
-            return length;
-        }
-        finally
-        {
-            close(fd);
-        }
-    }
-
     /// <summary>Reads a whole (small) file; null when it does not exist; throws <see cref="IOException"/> on other errors.</summary>
     public static byte[]? ReadFile(string path, int sizeHint = 4096)
     {
@@ -180,7 +178,7 @@ internal static unsafe partial class Native
                 }
                 else if (n == 0)
                 {
-                    return buffer[..length];
+                    return buffer.AsSpan(0, length).ToArray(); // not buffer[..length]: RuntimeHelpers.GetSubArray brings reflection and NativeAOT's type loader into the binary
                 }
                 else if (Errno != EINTR)
                 {

@@ -53,77 +53,84 @@ public sealed record NetConf
     /// <summary>GC: the attachments to keep; null when the key is absent.</summary>
     public IReadOnlyList<AttachmentKey>? ValidAttachments { get; init; }
 
+    private static readonly string[] RootKeys =
+        ["cniVersion", "name", "type", "stateDir", "dataDir", "durableIpam", "subnet", "mtu", "metadata", "runtimeConfig", "prevResult", "cni.dev/valid-attachments"];
+
     /// <summary>Parses and validates stdin.</summary>
     /// <exception cref="CniException">6 for JSON that cannot be decoded, 7 for missing/invalid values, 1 for an unknown cniVersion.</exception>
     public static NetConf Parse(ReadOnlySpan<byte> json)
     {
-        JsonDocument doc;
+        // Utf8JsonReader only (JsonScan): no JsonDocument on the path of every ADD and DEL.
+        Span<JsonSpan> f = stackalloc JsonSpan[12];
         try
         {
-            var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
-            doc = JsonDocument.ParseValue(ref reader);
+            var root = JsonScan.Root(json);
+            if (root.Kind != JsonTokenType.StartObject)
+            {
+                throw new CniException(CniErrorCode.DecodeFailure, "network config on stdin is not a JSON object");
+            }
+
+            JsonScan.Fields(json, root, RootKeys, f);
         }
         catch (JsonException e)
         {
             throw new CniException(CniErrorCode.DecodeFailure, "network config on stdin is not valid JSON", e.Message);
         }
 
-        using (doc)
+        var version = JsonScan.String(json, f[0], "cniVersion")
+            ?? throw new CniException(CniErrorCode.InvalidConfig, "network config has no cniVersion", $"supported: {string.Join(", ", Cni.CniVersion.Supported)}");
+        if (!Cni.CniVersion.IsSupported(version))
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
+            throw new CniException(CniErrorCode.IncompatibleVersion, $"unsupported cniVersion '{version}'",
+                $"weft-cni supports {string.Join(", ", Cni.CniVersion.Supported)}");
+        }
+
+        var name = JsonScan.String(json, f[1], "name") ?? throw new CniException(CniErrorCode.InvalidConfig, "network config has no name");
+        Ipv4Subnet? subnet = null;
+        if (JsonScan.String(json, f[6], "subnet") is { } subnetText)
+        {
+            if (!Ipv4Subnet.TryParse(subnetText, out var s) || s.PrefixLength != 24)
             {
-                throw new CniException(CniErrorCode.DecodeFailure, "network config on stdin is not a JSON object");
+                throw new CniException(CniErrorCode.InvalidConfig, $"invalid subnet '{subnetText}'", "subnet must be an IPv4 /24, e.g. 10.255.12.0/24");
             }
 
-            var version = String(root, "cniVersion")
-                ?? throw new CniException(CniErrorCode.InvalidConfig, "network config has no cniVersion", $"supported: {string.Join(", ", Cni.CniVersion.Supported)}");
-            if (!Cni.CniVersion.IsSupported(version))
-            {
-                throw new CniException(CniErrorCode.IncompatibleVersion, $"unsupported cniVersion '{version}'",
-                    $"weft-cni supports {string.Join(", ", Cni.CniVersion.Supported)}");
-            }
+            subnet = s;
+        }
 
-            var name = String(root, "name") ?? throw new CniException(CniErrorCode.InvalidConfig, "network config has no name");
-            Ipv4Subnet? subnet = null;
-            if (String(root, "subnet") is { } subnetText)
-            {
-                if (!Ipv4Subnet.TryParse(subnetText, out var s) || s.PrefixLength != 24)
-                {
-                    throw new CniException(CniErrorCode.InvalidConfig, $"invalid subnet '{subnetText}'", "subnet must be an IPv4 /24, e.g. 10.255.12.0/24");
-                }
+        var mtu = JsonScan.Int(json, f[7], "mtu");
+        if (mtu is { } m && (m < 576 || m > 65535))
+        {
+            throw new CniException(CniErrorCode.InvalidConfig, $"invalid mtu {m}", "mtu must be between 576 and 65535");
+        }
 
-                subnet = s;
-            }
+        var stateDir = JsonScan.String(json, f[3], "stateDir") ?? DefaultStateDir;
+        var dataDir = JsonScan.String(json, f[4], "dataDir") ?? DefaultDataDir;
+        if (!System.IO.Path.IsPathRooted(stateDir) || !System.IO.Path.IsPathRooted(dataDir))
+        {
+            throw new CniException(CniErrorCode.InvalidConfig, "stateDir and dataDir must be absolute paths");
+        }
 
-            var mtu = Int(root, "mtu");
-            if (mtu is { } m && (m < 576 || m > 65535))
-            {
-                throw new CniException(CniErrorCode.InvalidConfig, $"invalid mtu {m}", "mtu must be between 576 and 65535");
-            }
-
-            var stateDir = String(root, "stateDir") ?? DefaultStateDir;
-            var dataDir = String(root, "dataDir") ?? DefaultDataDir;
-            if (!System.IO.Path.IsPathRooted(stateDir) || !System.IO.Path.IsPathRooted(dataDir))
-            {
-                throw new CniException(CniErrorCode.InvalidConfig, "stateDir and dataDir must be absolute paths");
-            }
-
+        try
+        {
             return new NetConf
             {
                 CniVersion = version,
                 Name = name,
-                Type = String(root, "type") ?? "weft-cni",
+                Type = JsonScan.String(json, f[2], "type") ?? "weft-cni",
                 StateDir = stateDir,
                 DataDir = dataDir,
-                DurableIpam = Bool(root, "durableIpam") ?? false,
+                DurableIpam = JsonScan.Bool(f[5], "durableIpam") ?? false,
                 Subnet = subnet,
                 Mtu = mtu,
-                Metadata = ParseMetadata(root),
-                PortMappings = ParsePortMappings(root),
-                PrevResult = root.TryGetProperty("prevResult", out var prev) && prev.ValueKind == JsonValueKind.Object ? prev.GetRawText() : null,
-                ValidAttachments = ParseValidAttachments(root),
+                Metadata = ParseMetadata(json, f[8]),
+                PortMappings = ParsePortMappings(json, f[9]),
+                PrevResult = f[10].Kind == JsonTokenType.StartObject ? JsonScan.Raw(json, f[10]) : null,
+                ValidAttachments = ParseValidAttachments(json, f[11]),
             };
+        }
+        catch (JsonException e)
+        {
+            throw new CniException(CniErrorCode.DecodeFailure, "network config on stdin is not valid JSON", e.Message);
         }
     }
 
@@ -132,9 +139,15 @@ public sealed record NetConf
     {
         try
         {
-            var reader = new Utf8JsonReader(json);
-            using var doc = JsonDocument.ParseValue(ref reader);
-            return doc.RootElement.ValueKind == JsonValueKind.Object ? String(doc.RootElement, "cniVersion") : null;
+            var root = JsonScan.Root(json);
+            if (root.Kind != JsonTokenType.StartObject)
+            {
+                return null;
+            }
+
+            Span<JsonSpan> f = stackalloc JsonSpan[1];
+            JsonScan.Fields(json, root, ["cniVersion"], f);
+            return f[0].Kind == JsonTokenType.String ? JsonScan.Text(json, f[0]) : null;
         }
         catch (JsonException)
         {
@@ -142,34 +155,45 @@ public sealed record NetConf
         }
     }
 
-    private static Dictionary<string, string> ParseMetadata(JsonElement root)
+    private static Dictionary<string, string> ParseMetadata(ReadOnlySpan<byte> json, JsonSpan md)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (!root.TryGetProperty("metadata", out var md) || md.ValueKind == JsonValueKind.Null)
+        if (md.IsAbsentOrNull)
         {
             return result;
         }
 
-        if (md.ValueKind != JsonValueKind.Object)
+        if (md.Kind != JsonTokenType.StartObject)
         {
             throw new CniException(CniErrorCode.DecodeFailure, "metadata must be a JSON object");
         }
 
-        foreach (var p in md.EnumerateObject())
+        var r = new Utf8JsonReader(json[md.Start..md.End], JsonScan.Options);
+        r.Read();
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
-            switch (p.Value.ValueKind)
+            var key = r.GetString()!;
+            r.Read();
+            var v = JsonScan.Capture(ref r, md.Start);
+            switch (v.Kind)
             {
-                case JsonValueKind.String:
-                    result[p.Name] = p.Value.GetString()!;
+                case JsonTokenType.String:
+                    result[key] = JsonScan.Text(json, v);
                     break;
-                case JsonValueKind.Number:
-                case JsonValueKind.True:
-                case JsonValueKind.False:
-                    result[p.Name] = p.Value.GetRawText();
+                case JsonTokenType.Number:
+                case JsonTokenType.True:
+                case JsonTokenType.False:
+                    result[key] = JsonScan.Raw(json, v);
                     break;
-                case JsonValueKind.Array:
+                case JsonTokenType.StartArray:
                     // e.g. "ports":[8080,2222] -> "8080,2222"
-                    result[p.Name] = string.Join(',', p.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() : e.GetRawText()));
+                    var items = new List<string>();
+                    foreach (var e in JsonScan.Elements(json, v))
+                    {
+                        items.Add(e.Kind == JsonTokenType.String ? JsonScan.Text(json, e) : JsonScan.Raw(json, e));
+                    }
+
+                    result[key] = string.Join(',', items);
                     break;
             }
         }
@@ -177,63 +201,81 @@ public sealed record NetConf
         return result;
     }
 
-    private static List<PortMapping> ParsePortMappings(JsonElement root)
+    private static readonly string[] MappingKeys = ["hostPort", "host_port", "containerPort", "container_port", "protocol"];
+
+    private static List<PortMapping> ParsePortMappings(ReadOnlySpan<byte> json, JsonSpan rc)
     {
         var list = new List<PortMapping>();
-        if (!root.TryGetProperty("runtimeConfig", out var rc) || rc.ValueKind != JsonValueKind.Object
-            || !rc.TryGetProperty("portMappings", out var pms) || pms.ValueKind == JsonValueKind.Null)
+        if (rc.Kind != JsonTokenType.StartObject)
         {
             return list;
         }
 
-        if (pms.ValueKind != JsonValueKind.Array)
+        Span<JsonSpan> f = stackalloc JsonSpan[1];
+        JsonScan.Fields(json, rc, ["portMappings"], f);
+        var pms = f[0];
+        if (pms.IsAbsentOrNull)
+        {
+            return list;
+        }
+
+        if (pms.Kind != JsonTokenType.StartArray)
         {
             throw new CniException(CniErrorCode.DecodeFailure, "runtimeConfig.portMappings must be a JSON array");
         }
 
-        foreach (var pm in pms.EnumerateArray())
+        Span<JsonSpan> pf = stackalloc JsonSpan[5];
+        foreach (var pm in JsonScan.Elements(json, pms))
         {
-            if (pm.ValueKind != JsonValueKind.Object)
+            if (pm.Kind != JsonTokenType.StartObject)
             {
                 throw new CniException(CniErrorCode.DecodeFailure, "runtimeConfig.portMappings entries must be objects");
             }
 
+            pf.Clear();
+            JsonScan.Fields(json, pm, MappingKeys, pf);
+
             // CNI convention (hostPort/containerPort) and Garden's (host_port/container_port).
-            var host = Int(pm, "hostPort") ?? Int(pm, "host_port") ?? 0;
-            var container = Int(pm, "containerPort") ?? Int(pm, "container_port") ?? 0;
+            var host = JsonScan.Int(json, pf[0], "hostPort") ?? JsonScan.Int(json, pf[1], "host_port") ?? 0;
+            var container = JsonScan.Int(json, pf[2], "containerPort") ?? JsonScan.Int(json, pf[3], "container_port") ?? 0;
             if (host is < 0 or > 65535 || container is <= 0 or > 65535)
             {
                 throw new CniException(CniErrorCode.InvalidConfig, $"invalid port mapping {host}->{container}");
             }
 
-            list.Add(new PortMapping(host, container, (String(pm, "protocol") ?? "tcp").ToLowerInvariant()));
+            list.Add(new PortMapping(host, container, (JsonScan.String(json, pf[4], "protocol") ?? "tcp").ToLowerInvariant()));
         }
 
         return list;
     }
 
-    private static List<AttachmentKey>? ParseValidAttachments(JsonElement root)
+    private static readonly string[] AttachmentKeys = ["containerID", "ifname"];
+
+    private static List<AttachmentKey>? ParseValidAttachments(ReadOnlySpan<byte> json, JsonSpan va)
     {
-        if (!root.TryGetProperty("cni.dev/valid-attachments", out var va) || va.ValueKind == JsonValueKind.Null)
+        if (va.IsAbsentOrNull)
         {
             return null;
         }
 
-        if (va.ValueKind != JsonValueKind.Array)
+        if (va.Kind != JsonTokenType.StartArray)
         {
             throw new CniException(CniErrorCode.DecodeFailure, "cni.dev/valid-attachments must be a JSON array");
         }
 
         var list = new List<AttachmentKey>();
-        foreach (var a in va.EnumerateArray())
+        Span<JsonSpan> f = stackalloc JsonSpan[2];
+        foreach (var a in JsonScan.Elements(json, va))
         {
-            if (a.ValueKind != JsonValueKind.Object)
+            if (a.Kind != JsonTokenType.StartObject)
             {
                 throw new CniException(CniErrorCode.DecodeFailure, "cni.dev/valid-attachments entries must be objects");
             }
 
-            var id = String(a, "containerID") ?? throw new CniException(CniErrorCode.InvalidConfig, "a valid attachment has no containerID");
-            var ifName = String(a, "ifname") ?? throw new CniException(CniErrorCode.InvalidConfig, "a valid attachment has no ifname");
+            f.Clear();
+            JsonScan.Fields(json, a, AttachmentKeys, f);
+            var id = JsonScan.String(json, f[0], "containerID") ?? throw new CniException(CniErrorCode.InvalidConfig, "a valid attachment has no containerID");
+            var ifName = JsonScan.String(json, f[1], "ifname") ?? throw new CniException(CniErrorCode.InvalidConfig, "a valid attachment has no ifname");
             list.Add(new AttachmentKey(id, ifName));
         }
 

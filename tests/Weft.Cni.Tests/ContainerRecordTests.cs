@@ -28,6 +28,26 @@ public class ContainerRecordTests
         Assert.Equal(r.CreatedAt, back.CreatedAt);
     }
 
+    [Theory]
+    [InlineData("2026-11-21T22:00:00Z", true)]
+    [InlineData("2026-11-21T22:00:00+01:00", false)]
+    [InlineData("2026-11-21 22:00:00Z", false)]
+    [InlineData("2026-13-21T22:00:00Z", false)]
+    [InlineData("2026-11-21T22:00:0xZ", false)]
+    public void CreatedAt_is_utc_to_the_second_and_anything_else_is_a_malformed_record(string createdAt, bool valid)
+    {
+        var json = Encoding.UTF8.GetBytes($$"""{"containerId":"c","ifName":"eth0","ip":"10.255.12.2","hostVeth":"w-010255012002","createdAt":"{{createdAt}}"}""");
+        if (valid)
+        {
+            Assert.Equal(Now, ContainerRecord.Parse(json).CreatedAt);
+            Assert.Equal(createdAt, ContainerRecord.FormatTime(Now.ToOffset(TimeSpan.FromHours(2))));
+        }
+        else
+        {
+            Assert.Throws<FormatException>(() => ContainerRecord.Parse(json));
+        }
+    }
+
     [Fact]
     public void Cni_args_win_over_metadata_and_ports_default_to_mapped_container_ports()
     {

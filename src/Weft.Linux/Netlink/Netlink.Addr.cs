@@ -29,8 +29,8 @@ public sealed partial class Netlink
             w.Write(new IfAddrMsg { Family = AddrMessages.Family(family) });
             w.EndMessage();
             var all = Socket.Dump<Address>(w.Written, AddrMessages.Parse, "ip addr show");
-            return all.Where(a => (device is null || a.Device == device) &&
-                                  (family == AddressFamily.Unspecified || a.Prefix.Family == family)).ToList();
+            return all.FindAll(a => (device is null || a.Device == device) &&
+                                    (family == AddressFamily.Unspecified || a.Prefix.Family == family));
         }
         finally
         {

@@ -78,6 +78,30 @@ public sealed partial class Netlink
         }
     }
 
+    /// <summary>
+    /// As <see cref="LinkAddVeth"/>, and returns the new link (this end) as the kernel reports it with NLM_F_ECHO
+    /// (Linux 6.3+; null on kernels that do not echo): its index, and its peer's index in
+    /// <see cref="Link.ParentIndex"/>, without an RTM_GETLINK in either namespace.
+    /// </summary>
+    public Link? LinkAddVethEcho(string name, string peerName, NetNs? peerNamespace = null, int? mtu = null,
+        PhysicalAddress? mac = null, PhysicalAddress? peerMac = null, int? queues = null)
+    {
+        var w = NetlinkWriter.Pooled(256);
+        using var peerFd = peerNamespace?.Hold();
+        try
+        {
+            LinkMessages.WriteAddVeth(ref w, name, peerName, peerFd?.Fd, mtu, mac, peerMac, queues);
+            var bytes = w.Written.ToArray();
+            bytes[6] |= (byte)Nl.NLM_F_ECHO;
+            var echoed = Socket.Request<Link>(bytes, LinkMessages.Parse, $"ip link add {name} type veth peer name {peerName}" + (peerNamespace is null ? "" : $" netns {peerNamespace}"));
+            return echoed.Find(l => l.Name == name);
+        }
+        finally
+        {
+            w.Dispose();
+        }
+    }
+
     /// <summary>Creates a bridge.</summary>
     /// <remarks>Equivalent to: ip link add NAME [mtu M] [address MAC] type bridge</remarks>
     public void LinkAddBridge(string name, int? mtu = null, PhysicalAddress? mac = null)
@@ -246,13 +270,18 @@ public static class LinkMessages
     }
 
     /// <summary>RTM_NEWLINK for a veth pair: IFLA_INFO_DATA holds VETH_INFO_PEER = ifinfomsg + the peer's attributes.</summary>
-    public static void WriteAddVeth(ref NetlinkWriter w, string name, string peerName, int? peerNsFd, int? mtu, PhysicalAddress? mac, PhysicalAddress? peerMac)
+    public static void WriteAddVeth(ref NetlinkWriter w, string name, string peerName, int? peerNsFd, int? mtu, PhysicalAddress? mac, PhysicalAddress? peerMac, int? queues = null)
     {
         w.BeginMessage(Rtm.RTM_NEWLINK, Netlink.CreateExcl);
         w.Write(new IfInfoMsg());
         w.AttrString(Ifla.IFLA_IFNAME, name);
         if (mtu is int m) w.AttrU32(Ifla.IFLA_MTU, (uint)m);
         if (mac is not null) w.AttrMac(Ifla.IFLA_ADDRESS, mac);
+        if (queues is int q)
+        {
+            w.AttrU32(Ifla.IFLA_NUM_TX_QUEUES, (uint)q);
+            w.AttrU32(Ifla.IFLA_NUM_RX_QUEUES, (uint)q);
+        }
         int info = w.BeginNested(Ifla.IFLA_LINKINFO);
         w.AttrString(Ifla.IFLA_INFO_KIND, "veth");
         int data = w.BeginNested(Ifla.IFLA_INFO_DATA);
@@ -261,6 +290,11 @@ public static class LinkMessages
         w.AttrString(Ifla.IFLA_IFNAME, peerName);
         if (mtu is int pm) w.AttrU32(Ifla.IFLA_MTU, (uint)pm);
         if (peerMac is not null) w.AttrMac(Ifla.IFLA_ADDRESS, peerMac);
+        if (queues is int pq)
+        {
+            w.AttrU32(Ifla.IFLA_NUM_TX_QUEUES, (uint)pq);
+            w.AttrU32(Ifla.IFLA_NUM_RX_QUEUES, (uint)pq);
+        }
         if (peerNsFd is int fd) w.AttrU32(Ifla.IFLA_NET_NS_FD, (uint)fd);
         w.EndNested(peer);
         w.EndNested(data);
@@ -405,5 +439,16 @@ public static class LinkMessages
 
 internal static class Format
 {
-    public static string Mac(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+    public static string Mac(PhysicalAddress mac)
+    {
+        // No LINQ here: its generic virtual methods make NativeAOT executables (weft-cni) carry a type loader.
+        var b = mac.GetAddressBytes();
+        var s = new System.Text.StringBuilder(b.Length * 3);
+        for (int i = 0; i < b.Length; i++)
+        {
+            if (i > 0) s.Append(':');
+            s.Append(b[i].ToString("x2", System.Globalization.CultureInfo.InvariantCulture));
+        }
+        return s.ToString();
+    }
 }

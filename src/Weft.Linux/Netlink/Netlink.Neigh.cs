@@ -30,8 +30,8 @@ public sealed partial class Netlink
             w.Write(new NdMsg { Family = AddrMessages.Family(family) });
             w.EndMessage();
             var all = Socket.Dump<Neighbor>(w.Written, NeighMessages.ParseNeighbor, "ip neigh show");
-            return all.Where(n => (device is null || n.Device == device) &&
-                                  (family == AddressFamily.Unspecified || n.Ip.AddressFamily == family)).ToList();
+            return all.FindAll(n => (device is null || n.Device == device) &&
+                                    (family == AddressFamily.Unspecified || n.Ip.AddressFamily == family));
         }
         finally
         {
@@ -66,7 +66,7 @@ public sealed partial class Netlink
             w.Write(new NdMsg { Family = Libc.AF_BRIDGE });
             w.EndMessage();
             var all = Socket.Dump<FdbEntry>(w.Written, NeighMessages.ParseFdb, "bridge fdb show");
-            return device is null ? all : all.Where(f => f.Device == device).ToList();
+            return device is null ? all : all.FindAll(f => f.Device == device);
         }
         finally
         {

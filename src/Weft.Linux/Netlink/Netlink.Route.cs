@@ -32,7 +32,7 @@ public sealed partial class Netlink
             w.Write(new RtMsg { Family = AddrMessages.Family(family) });
             w.EndMessage();
             var all = Socket.Dump<Route>(w.Written, RouteMessages.Parse, "ip route show");
-            return all.Where(r => (table is null || r.Table == table) && (family == AddressFamily.Unspecified || r.ResolvedFamily == family)).ToList();
+            return all.FindAll(r => (table is null || r.Table == table) && (family == AddressFamily.Unspecified || r.ResolvedFamily == family));
         }
         finally
         {

@@ -175,6 +175,59 @@ public sealed unsafe class NetlinkSocket : IDisposable
     }
 
     /// <summary>
+    /// Sends several requests (whole messages, as one <see cref="NetlinkWriter"/> wrote them one after the other) in
+    /// one datagram, each with NLM_F_ACK, and waits for every answer: one round trip instead of one per request.
+    /// rtnetlink handles the messages of a datagram in order, each on its own (a failed one does not stop the
+    /// next); the first failure in message order is thrown, named by <paramref name="operation"/> (called with the
+    /// message's position, only then).
+    /// </summary>
+    public void RequestEach(ReadOnlySpan<byte> messages, Func<int, string> operation)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_tx.Length < messages.Length) _tx = new byte[Math.Max(messages.Length, _tx.Length * 2)];
+            messages.CopyTo(_tx);
+            var span = _tx.AsSpan(0, messages.Length);
+            uint first = _seq + 1;
+            int count = 0;
+            for (int offset = 0; offset < span.Length;)
+            {
+                int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(span[offset..]);
+                if (len < Nl.NLMSG_HDRLEN || offset + len > span.Length) throw new ArgumentException("not a sequence of netlink messages", nameof(messages));
+                var m = span[offset..];
+                ushort flags = (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(m[6..]) | Nl.NLM_F_REQUEST | Nl.NLM_F_ACK);
+                BinaryPrimitives.WriteUInt16LittleEndian(m[6..], flags);
+                BinaryPrimitives.WriteUInt32LittleEndian(m[8..], ++_seq);
+                BinaryPrimitives.WriteUInt32LittleEndian(m[12..], 0);
+                count++;
+                offset += Nl.Align(len);
+            }
+
+            _transport.Send(span, "rtnetlink request batch");
+            int answered = 0;
+            int failed = count;
+            NetlinkException? error = null;
+            while (answered < count)
+            {
+                int n = _transport.Receive(_rx, "rtnetlink request batch");
+                foreach (var m in new NetlinkMessageReader(_rx.AsSpan(0, n)))
+                {
+                    if (m.Pid != PortId || m.Type != Nl.NLMSG_ERROR || m.Seq - first >= (uint)count) continue;
+                    answered++;
+                    int i = (int)(m.Seq - first);
+                    if (i < failed && m.Payload.Length >= 4 && BinaryPrimitives.ReadInt32LittleEndian(m.Payload) != 0)
+                    {
+                        try { ThrowIfError(m, operation(i)); }
+                        catch (NetlinkException e) { error = e; failed = i; }
+                    }
+                }
+            }
+            if (error is not null) throw error;
+        }
+    }
+
+    /// <summary>
     /// Sends several messages in one datagram (an nfnetlink batch: BATCH_BEGIN, requests, BATCH_END)
     /// whose sequence numbers the caller set within <paramref name="firstSeq"/>..<paramref name="lastSeq"/>,
     /// then an NLMSG_NOOP with NLM_F_ACK (sequence <paramref name="lastSeq"/>+1) as a separate

@@ -162,6 +162,22 @@ public sealed class PluginRootTests : IDisposable
     }
 
     [RootFact]
+    public void A_kernel_refusal_inside_the_containers_batch_fails_add_with_103_and_leaves_nothing()
+    {
+        // The container's options, address, link state, neighbour and route go to the kernel in one datagram: a
+        // default route already there makes the last of them fail (EEXIST); the ADD must report it and roll back.
+        var c = _h.Container("c1");
+        c.Netlink.RouteAdd(new Weft.Linux.Route { Type = Weft.Linux.Rtm.RTN_BLACKHOLE, Family = System.Net.Sockets.AddressFamily.InterNetwork });
+        var run = _h.Add(c);
+        Assert.Equal(CniErrorCode.KernelError, run.ErrorCode);
+        Assert.Contains("ip route add default via 169.254.0.1", run.Stdout);
+        Assert.Contains("eth0 in /run/netns/", run.Stdout);
+        Assert.Contains("EEXIST", run.Stdout);
+        _h.AssertEmpty();
+        Assert.Null(c.Netlink.TryLinkByName("eth0"));
+    }
+
+    [RootFact]
     public void A_foreign_interface_with_the_containers_name_fails_add_and_is_left_alone()
     {
         var c = _h.Container("c1");
