@@ -55,7 +55,7 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
                     created = host.LinkAddVethEcho(hostVeth, spec.IfName, cns, spec.Mtu, hostMac, containerMac, queues: 1);
                     break;
                 }
-                catch (KernelException e) when (e.Errno == Errno.EEXIST && attempt < 2 && RemoveLeftover(host, cns, hostVeth, spec.IfName))
+                catch (KernelException e) when (e.Errno == Errno.EEXIST && attempt < 3 && InTheWay(host, cns, hostVeth, spec.IfName))
                 {
                     // A leftover was in the way (see RemoveLeftover): try again.
                 }
@@ -141,6 +141,15 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
     /// container end (MAC <c>ee:ee:&lt;ip&gt;</c>) whose host end is weft's veth without its address — what a DEL
     /// leaves when the runtime runs ADD again for the same container right after DEL. True if it deleted one.
     /// </summary>
+    /// <summary>Test hook: runs when a veth creation met EEXIST, before what is in the way is looked at.</summary>
+    internal Action? BeforeLeftoverCheck { get; init; }
+
+    private bool InTheWay(Netlink host, NetNs cns, string hostVeth, string ifName)
+    {
+        BeforeLeftoverCheck?.Invoke();
+        return RemoveLeftover(host, cns, hostVeth, ifName);
+    }
+
     private static bool RemoveLeftover(Netlink host, NetNs cns, string hostVeth, string ifName)
     {
         if (host.TryLinkByName(hostVeth) is { } old && IsWeftVeth(old))
@@ -150,7 +159,14 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         }
 
         using var c = OpenNetlink(cns);
-        if (c.TryLinkByName(ifName) is not { Kind: "veth", ParentIndex: int peer, Mac: { } mac } link)
+        var existing = c.TryLinkByName(ifName);
+        if (existing is null)
+        {
+            // Gone since the kernel said EEXIST: a DEL's background deletion finished in between. Try again.
+            return true;
+        }
+
+        if (existing is not { Kind: "veth", ParentIndex: int peer, Mac: { } mac } link)
         {
             return false;
         }
@@ -162,7 +178,8 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         }
         catch (KernelException e) when (e.Errno is Errno.ENODEV or Errno.ENOENT)
         {
-            return false;
+            // The pair was deleted in between (a DEL's background deletion): try again.
+            return true;
         }
 
         if (!IsWeftVeth(hostEnd) || hostEnd.ParentIndex != link.Index

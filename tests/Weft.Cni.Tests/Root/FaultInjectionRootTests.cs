@@ -47,4 +47,32 @@ public sealed class FaultInjectionRootTests : IDisposable
         Assert.Contains("10.255.12.", Encoding.UTF8.GetString(plugin.Execute(request, Encoding.UTF8.GetBytes(_h.Conf()))));
         Assert.True(CniHost.Ping(c, "169.254.0.1"));
     }
+
+    [RootFact]
+    public void Add_succeeds_when_the_leftover_in_its_way_vanishes_before_it_is_looked_at()
+    {
+        // DEL's background child deletes the old pair at any moment: here right after the kernel refused the new
+        // veth because the container's old eth0 was still there, and before ADD looks at what is in the way.
+        var c = _h.Container("c1");
+        var old = Ipv4.Parse("10.255.12.77");
+        _h.Host.Netlink.LinkAddVeth(Naming.HostVeth(old), "eth0", c.Ns,
+            mac: new System.Net.NetworkInformation.PhysicalAddress(Naming.HostMac(old)),
+            peerMac: new System.Net.NetworkInformation.PhysicalAddress(Naming.ContainerMac(old)));
+        var reaped = 0;
+        var plugin = new CniPlugin(new LinuxAttachmentDriver(_h.Host.Ns)
+        {
+            BeforeLeftoverCheck = () =>
+            {
+                if (reaped++ == 0)
+                {
+                    _h.Host.Netlink.LinkDel(Naming.HostVeth(old));
+                }
+            },
+        });
+        var request = new CniRequest(CniCommand.Add, "c1", CniHost.NetnsPath(c), "eth0", [], null);
+
+        Assert.Contains("10.255.12.2", Encoding.UTF8.GetString(plugin.Execute(request, Encoding.UTF8.GetBytes(_h.Conf()))));
+        Assert.Equal(1, reaped);
+        Assert.True(CniHost.Ping(c, "169.254.0.1"));
+    }
 }

@@ -162,6 +162,22 @@ public sealed class PluginRootTests : IDisposable
     }
 
     [RootFact]
+    public void A_container_restarted_over_and_over_gets_connected_every_time()
+    {
+        // A runtime restarting a container: DEL, then ADD at once, while DEL's background child may still be deleting
+        // the old pair (the exact interleaving that used to fail is pinned down in FaultInjectionRootTests).
+        var c = _h.Container("c1");
+        for (var i = 0; i < 60; i++)
+        {
+            _h.Add(c).Ok();
+            _h.Del(c).Ok();
+        }
+
+        _h.Add(c).Ok();
+        Assert.True(CniHost.Ping(c, "169.254.0.1"));
+    }
+
+    [RootFact]
     public void A_kernel_refusal_inside_the_containers_batch_fails_add_with_103_and_leaves_nothing()
     {
         // The container's options, address, link state, neighbour and route go to the kernel in one datagram: a
