@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Weft needs that this machine lacks (skips what is present).
-#   scripts/deps.sh          what running Weft and its lab needs
+#   scripts/deps.sh          what building and running Weft and its lab needs
 #   scripts/deps.sh --test   plus what the tests need (podman, runc, busybox, the reference CNI plugins, PostgreSQL)
 # Needs root for apt-get; without root it prints the command to run instead.
 set -uo pipefail
-pkgs=(iproute2 nftables libnftables1 conntrack tcpdump procps util-linux openssl ca-certificates)
+# gcc, libc6-dev, zlib1g-dev: the native toolchain NativeAOT links weft and weft-cni with (weft-cni statically, with libc.a).
+pkgs=(iproute2 nftables libnftables1 conntrack tcpdump procps util-linux openssl ca-certificates gcc libc6-dev zlib1g-dev)
 [ "${1:-}" = "--test" ] && pkgs+=(socat iperf3 podman runc busybox-static containernetworking-plugins postgresql sqlite3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
