@@ -67,7 +67,6 @@ finally
                 // The container is disconnected already; GC deletes what is left.
             }
         }
-
     }
 }
 
