@@ -134,13 +134,6 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         }
     }
 
-    /// <summary>
-    /// Deletes a veth pair that a DEL disconnected and left for its background deletion (or a crash left), when it is
-    /// in the way of this ADD: the host end named after this ADD's address (this ADD holds the address, so weft's veth
-    /// for it is the previous holder's), or the container interface <paramref name="ifName"/> when it is weft's
-    /// container end (MAC <c>ee:ee:&lt;ip&gt;</c>) whose host end is weft's veth without its address — what a DEL
-    /// leaves when the runtime runs ADD again for the same container right after DEL. True if it deleted one.
-    /// </summary>
     /// <summary>Test hook: runs when a veth creation met EEXIST, before what is in the way is looked at.</summary>
     internal Action? BeforeLeftoverCheck { get; init; }
 
@@ -150,6 +143,14 @@ public sealed class LinuxAttachmentDriver : IAttachmentDriver
         return RemoveLeftover(host, cns, hostVeth, ifName);
     }
 
+    /// <summary>
+    /// Deletes a veth pair that a DEL disconnected and left for its background deletion (or a crash left), when it is
+    /// in the way of this ADD: the host end named after this ADD's address (this ADD holds the address, so weft's veth
+    /// for it is the previous holder's), or the container interface <paramref name="ifName"/> when it is weft's
+    /// container end (MAC <c>ee:ee:&lt;ip&gt;</c>) whose host end is weft's veth without its address — what a DEL
+    /// leaves when the runtime runs ADD again for the same container right after DEL. True (try again) if it deleted one or
+    /// found that it vanished meanwhile (the background deletion finished between the kernel's EEXIST and this look).
+    /// </summary>
     private static bool RemoveLeftover(Netlink host, NetNs cns, string hostVeth, string ifName)
     {
         if (host.TryLinkByName(hostVeth) is { } old && IsWeftVeth(old))

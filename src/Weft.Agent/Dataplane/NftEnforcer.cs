@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
 using Weft.Agent.Policy;
 using Weft.Linux;
@@ -218,19 +219,8 @@ public sealed class NftEnforcer(INftRunner nft)
         foreach (var set in TableElements.All)
         {
             var decl = set.Declaration();
-            var interval = (decl.Flags & NftSetFlags.Interval) != 0;
             var (ours, foreign) = ReadBack(set);
-            var want = desired[set].AsSpan();
-            var stale = new List<TableElement>();
-            var missing = new List<TableElement>();
-            int i = 0, j = 0;
-            while (i < ours.Length || j < want.Length)
-            {
-                var c = i == ours.Length ? 1 : j == want.Length ? -1 : ours[i].CompareTo(want[j]);
-                if (c == 0) { i++; j++; }
-                else if (c < 0) stale.Add(ours[i++]);
-                else missing.Add(want[j++]);
-            }
+            var (stale, missing) = NftScript.SortedDiff(ours.AsSpan(), desired[set].AsSpan());
             deletes.Delete(NftFamily.Inet, DesiredTable.TableName, decl, foreign);
             deletes.Delete(NftFamily.Inet, DesiredTable.TableName, decl, TableElements.Source(set, stale));
             adds.Add((set, missing));
@@ -251,7 +241,7 @@ public sealed class NftEnforcer(INftRunner nft)
     /// fail the batch), a missed wanted element is added again (adding a present element is no
     /// error), a missed stale one waits for the next resync.
     /// </summary>
-    private (TableElement[] Ours, NftElement[] Foreign) ReadBack(TableSet set)
+    private (ImmutableArray<TableElement> Ours, NftElement[] Foreign) ReadBack(TableSet set)
     {
         var decl = set.Declaration();
         var interval = (decl.Flags & NftSetFlags.Interval) != 0;
@@ -262,15 +252,10 @@ public sealed class NftEnforcer(INftRunner nft)
                 : new KernelElement(default, new NftElement(NftElementBatch.ReadKey(key, decl.KeyTypes, interval, end),
                     value.IsEmpty ? null : NftElementBatch.ReadKey(value, decl.ValueTypes, false))));
             var foreign = have.Where(h => h.Foreign is not null).Select(h => h.Foreign!).Distinct().ToArray();
-            var ours = have.Where(h => h.Foreign is null).Select(h => h.Element).ToArray();
-            Array.Sort(ours);
-            var n = ours.Length == 0 ? 0 : 1;
-            for (var i = 1; i < ours.Length; i++)
-            {
-                if (ours[i] != ours[n - 1]) ours[n++] = ours[i];
-            }
-            var duplicates = ours.Length - n + have.Count(h => h.Foreign is not null) - foreign.Length;
-            if (duplicates == 0 || attempt == 5) return (ours[..n], foreign);
+            var listed = have.Where(h => h.Foreign is null).Select(h => h.Element).ToArray();
+            var ours = DesiredTable.SortedDistinct(listed);
+            var duplicates = listed.Length - ours.Length + have.Count(h => h.Foreign is not null) - foreign.Length;
+            if (duplicates == 0 || attempt == 5) return (ours, foreign);
             DumpRetries++;
             Thread.Sleep(20 * attempt);
         }

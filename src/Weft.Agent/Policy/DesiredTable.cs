@@ -57,7 +57,8 @@ public sealed class DesiredTable
         for (var i = 0; i < _elements.Length; i++) _elements[i] = SortedDistinct(elements[i]);
     }
 
-    private static ImmutableArray<TableElement> SortedDistinct(TableElement[] a)
+    /// <summary>Sorts <paramref name="a"/> in place and drops duplicates.</summary>
+    internal static ImmutableArray<TableElement> SortedDistinct(TableElement[] a)
     {
         if (a.Length == 0) return [];
         Array.Sort(a);

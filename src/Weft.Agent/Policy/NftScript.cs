@@ -152,7 +152,7 @@ public static class NftScript
     }
 
     /// <summary>One merge walk over two sorted arrays: O(n) compares of two integers, no hashing.</summary>
-    private static (List<TableElement> Removed, List<TableElement> Added) SortedDiff(ReadOnlySpan<TableElement> a, ReadOnlySpan<TableElement> b)
+    internal static (List<TableElement> Removed, List<TableElement> Added) SortedDiff(ReadOnlySpan<TableElement> a, ReadOnlySpan<TableElement> b)
     {
         var removed = new List<TableElement>();
         var added = new List<TableElement>();

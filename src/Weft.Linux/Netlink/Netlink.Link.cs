@@ -63,38 +63,34 @@ public sealed partial class Netlink
     /// </summary>
     /// <remarks>Equivalent to: ip link add NAME [mtu M] [address MAC] type veth peer name PEER [netns NS] [address PEERMAC]</remarks>
     public void LinkAddVeth(string name, string peerName, NetNs? peerNamespace = null, int? mtu = null,
-        PhysicalAddress? mac = null, PhysicalAddress? peerMac = null)
-    {
-        var w = NetlinkWriter.Pooled(256);
-        using var peerFd = peerNamespace?.Hold();
-        try
-        {
-            LinkMessages.WriteAddVeth(ref w, name, peerName, peerFd?.Fd, mtu, mac, peerMac);
-            Socket.Request(w.Written, $"ip link add {name} type veth peer name {peerName}" + (peerNamespace is null ? "" : $" netns {peerNamespace}"));
-        }
-        finally
-        {
-            w.Dispose();
-        }
-    }
+        PhysicalAddress? mac = null, PhysicalAddress? peerMac = null) =>
+        AddVeth(name, peerName, peerNamespace, mtu, mac, peerMac, null, echo: false);
 
     /// <summary>
     /// As <see cref="LinkAddVeth"/>, and returns the new link (this end) as the kernel reports it with NLM_F_ECHO
     /// (Linux 6.3+; null on kernels that do not echo): its index, and its peer's index in
-    /// <see cref="Link.ParentIndex"/>, without an RTM_GETLINK in either namespace.
+    /// <see cref="Link.ParentIndex"/>, without an RTM_GETLINK in either namespace. <paramref name="queues"/> sets
+    /// both ends' TX and RX queue counts (the kernel's default is one per CPU).
     /// </summary>
     public Link? LinkAddVethEcho(string name, string peerName, NetNs? peerNamespace = null, int? mtu = null,
-        PhysicalAddress? mac = null, PhysicalAddress? peerMac = null, int? queues = null)
+        PhysicalAddress? mac = null, PhysicalAddress? peerMac = null, int? queues = null) =>
+        AddVeth(name, peerName, peerNamespace, mtu, mac, peerMac, queues, echo: true);
+
+    private Link? AddVeth(string name, string peerName, NetNs? peerNamespace, int? mtu, PhysicalAddress? mac, PhysicalAddress? peerMac, int? queues, bool echo)
     {
         var w = NetlinkWriter.Pooled(256);
         using var peerFd = peerNamespace?.Hold();
         try
         {
-            LinkMessages.WriteAddVeth(ref w, name, peerName, peerFd?.Fd, mtu, mac, peerMac, queues);
-            var bytes = w.Written.ToArray();
-            bytes[6] |= (byte)Nl.NLM_F_ECHO;
-            var echoed = Socket.Request<Link>(bytes, LinkMessages.Parse, $"ip link add {name} type veth peer name {peerName}" + (peerNamespace is null ? "" : $" netns {peerNamespace}"));
-            return echoed.Find(l => l.Name == name);
+            LinkMessages.WriteAddVeth(ref w, name, peerName, peerFd?.Fd, mtu, mac, peerMac, queues, echo);
+            var operation = $"ip link add {name} type veth peer name {peerName}" + (peerNamespace is null ? "" : $" netns {peerNamespace}");
+            if (!echo)
+            {
+                Socket.Request(w.Written, operation);
+                return null;
+            }
+
+            return Socket.Request<Link>(w.Written, LinkMessages.Parse, operation).Find(l => l.Name == name);
         }
         finally
         {
@@ -270,9 +266,9 @@ public static class LinkMessages
     }
 
     /// <summary>RTM_NEWLINK for a veth pair: IFLA_INFO_DATA holds VETH_INFO_PEER = ifinfomsg + the peer's attributes.</summary>
-    public static void WriteAddVeth(ref NetlinkWriter w, string name, string peerName, int? peerNsFd, int? mtu, PhysicalAddress? mac, PhysicalAddress? peerMac, int? queues = null)
+    public static void WriteAddVeth(ref NetlinkWriter w, string name, string peerName, int? peerNsFd, int? mtu, PhysicalAddress? mac, PhysicalAddress? peerMac, int? queues = null, bool echo = false)
     {
-        w.BeginMessage(Rtm.RTM_NEWLINK, Netlink.CreateExcl);
+        w.BeginMessage(Rtm.RTM_NEWLINK, (ushort)(Netlink.CreateExcl | (echo ? Nl.NLM_F_ECHO : 0)));
         w.Write(new IfInfoMsg());
         w.AttrString(Ifla.IFLA_IFNAME, name);
         if (mtu is int m) w.AttrU32(Ifla.IFLA_MTU, (uint)m);
