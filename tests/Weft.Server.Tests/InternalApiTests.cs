@@ -102,16 +102,19 @@ public abstract class InternalApiTests : IAsyncLifetime
         var renew = JsonSerializer.Serialize(a, WeftJsonContext.Default.Lease);
         (status, body) = await S.Int(HttpMethod.Put, "/weft/v1/leases/renew", renew);
         Assert.Equal((200, "{}"), (status, body));
-        var other = new Lease { UnderlayIp = a.UnderlayIp, OverlaySubnet = "10.255.200.0/24", OverlayHardwareAddr = "ee:ee:0a:ff:c8:00" };
+        // Subnets are picked at random, so the mismatching one is chosen to differ from a's.
+        var otherThird = third == 200 ? 202 : 200;
+        var other = new Lease { UnderlayIp = a.UnderlayIp, OverlaySubnet = $"10.255.{otherThird}.0/24", OverlayHardwareAddr = $"ee:ee:0a:ff:{otherThird:x2}:00" };
         (status, body) = await S.Int(HttpMethod.Put, "/leases/renew", JsonSerializer.Serialize(other, WeftJsonContext.Default.Lease));
         Assert.Equal((409, """{"error":"renew-subnet-lease: lease mismatch"}"""), (status, body));
         (status, body) = await S.Int(HttpMethod.Put, "/weft/v1/leases/renew", """{"underlay_ip":"nope","overlay_subnet":"10.255.3.0/24","overlay_hardware_addr":"ee:ee:0a:ff:03:00"}""");
         Assert.Equal(409, status);
-        var adopted = new Lease { UnderlayIp = "198.18.0.50", OverlaySubnet = "10.255.201.0/24", OverlayHardwareAddr = "ee:ee:0a:ff:c9:00" };
+        var adoptedThird = third == 201 ? 203 : 201;
+        var adopted = new Lease { UnderlayIp = "198.18.0.50", OverlaySubnet = $"10.255.{adoptedThird}.0/24", OverlayHardwareAddr = $"ee:ee:0a:ff:{adoptedThird:x2}:00" };
         (status, _) = await S.Int(HttpMethod.Put, "/weft/v1/leases/renew", JsonSerializer.Serialize(adopted, WeftJsonContext.Default.Lease));
         Assert.Equal(200, status);
         (_, body) = await S.Int(HttpMethod.Get, "/weft/v1/leases");
-        Assert.Contains("10.255.201.0/24", body);
+        Assert.Contains($"10.255.{adoptedThird}.0/24", body);
 
         // Release is idempotent.
         (status, body) = await S.Int(HttpMethod.Put, "/weft/v1/leases/release", """{"underlay_ip":"198.18.0.11"}""");
