@@ -18,14 +18,21 @@ public class LabEndToEndTests
         Assert.DoesNotContain(" ok ", r.Stdout);
     }
 
-    /// <summary>Runs curl until it connects or <paramref name="within"/> passes; returns the last run.</summary>
-    private static WeftRun CurlUntilConnected(TestLab lab, TimeSpan within, params string[] args)
+    /// <summary>
+    /// How long a change (a policy, a restarted or new instance, a registry report) may take to show. A liveness
+    /// bound, not a speed goal (those live in bench/): generous, because CI runs the test projects in parallel on
+    /// 2 cores, and a waited-for change that happens at once costs nothing.
+    /// </summary>
+    private static readonly TimeSpan Eventually = TimeSpan.FromSeconds(60);
+
+    /// <summary>Runs curl until it connects or <see cref="Eventually"/> passes; returns the last run.</summary>
+    private static WeftRun CurlUntilConnected(TestLab lab, params string[] args)
     {
         var sw = Stopwatch.StartNew();
         while (true)
         {
             var r = lab.Run(["lab", "curl", .. args]);
-            if (r.ExitCode == 0 || sw.Elapsed > within) return r;
+            if (r.ExitCode == 0 || sw.Elapsed > Eventually) return r;
             Thread.Sleep(50);
         }
     }
@@ -48,9 +55,9 @@ public class LabEndToEndTests
         // The policy is for tcp/8080: udp to the same port stays closed.
         AssertBlocked(lab.Run("lab", "curl", "appA", "appB", "--udp"));
 
-        // A new policy works within a second of the command returning.
+        // A new policy takes effect without restarting anything.
         lab.Weft.Ok("policy", "add", "appB", "appC", "--protocol", "udp", "--port", "8080", "--profile", "lab-" + lab.Name);
-        AssertConnects(CurlUntilConnected(lab, TimeSpan.FromSeconds(1), "appB", "appC", "--udp"));
+        AssertConnects(CurlUntilConnected(lab, "appB", "appC", "--udp"));
         AssertBlocked(lab.Run("lab", "curl", "appB", "appC"));
 
         // The policy survives restarting appB: a new container (new id, maybe a new IP) for the same app.
@@ -58,7 +65,7 @@ public class LabEndToEndTests
         lab.Ok("lab", "restart", "appB");
         var after = Instances(lab, "appB");
         Assert.NotEqual(before[0].ContainerId, after[0].ContainerId);
-        AssertConnects(CurlUntilConnected(lab, TimeSpan.FromSeconds(5), "appA", "appB"));
+        AssertConnects(CurlUntilConnected(lab, "appA", "appB"));
         AssertBlocked(lab.Run("lab", "curl", "appC", "appB"));
 
         // Scaling appA to 3 instances across both cells: every instance reaches appB.
@@ -66,7 +73,7 @@ public class LabEndToEndTests
         var a = Instances(lab, "appA");
         Assert.Equal(3, a.Count);
         Assert.Equal(["cell-1", "cell-2"], a.Select(i => i.Cell).Distinct().Order());
-        var scaled = CurlUntilConnected(lab, TimeSpan.FromSeconds(5), "appA", "appB");
+        var scaled = CurlUntilConnected(lab, "appA", "appB");
         AssertConnects(scaled);
         Assert.Equal(3, scaled.Stdout.Split('\n').Count(l => l.Contains(" ok appB/0 ")));
 
@@ -81,7 +88,7 @@ public class LabEndToEndTests
             var want = Instances(lab, app).Select(i => i.Ip!).Order().ToList();
             var id = AppId(lab, app);
             List<string> got = [];
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            var deadline = DateTime.UtcNow + Eventually;
             do
             {
                 using var doc = JsonDocument.Parse(lab.Weft.Ok("app", "list", "--json", "--profile", "lab-" + lab.Name));
@@ -138,7 +145,7 @@ public class LabEndToEndTests
         lab.Ok("lab", "push", "wired", "--cell", "1");
         AssertBlocked(lab.Run("lab", "curl", "wired", "appB"));
         lab.Weft.Ok("policy", "add", "wired", "appB", "--profile", "lab-" + lab.Name);
-        AssertConnects(CurlUntilConnected(lab, TimeSpan.FromSeconds(1), "wired", "appB"));
+        AssertConnects(CurlUntilConnected(lab, "wired", "appB"));
         AssertBlocked(lab.Run("lab", "curl", "wired", "appC"));
     }
 
@@ -172,7 +179,7 @@ public class LabEndToEndTests
         lab.Ok("lab", "push", "appA");
         lab.Ok("lab", "push", "appB");
         lab.Weft.Ok("policy", "add", "appA", "appB", "--profile", "lab-" + lab.Name);
-        AssertConnects(CurlUntilConnected(lab, TimeSpan.FromSeconds(2), "appA", "appB"));
+        AssertConnects(CurlUntilConnected(lab, "appA", "appB"));
         lab.Ok("lab", "down");
         Assert.Equal(rootBefore, RootNamespace());
     }
