@@ -1,21 +1,21 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace Weft.Server.Tests;
 
 /// <summary>
 /// A throwaway PostgreSQL cluster for the whole test run: initdb in a temp directory (as user
-/// postgres when we are root, since initdb refuses root), pg_ctl start on a free loopback port
-/// with the unix socket in the temp directory, trust auth. One database per test class
+/// postgres when we are root, since initdb refuses root), pg_ctl start listening only on a unix
+/// socket in that directory (no TCP port: a port picked as free could be taken by another test
+/// process before the server binds it), trust auth. One database per test class
 /// (<see cref="CreateDatabaseAsync"/>). Stopped and removed at the end, also after failures.
 /// </summary>
 public sealed class PostgresFixture : IAsyncLifetime
 {
     private string? _dir;
     private string? _bin;
-    public int Port { get; private set; }
+    /// <summary>Names the socket file (DIR/.s.PGSQL.PORT); the directory is private, so any number does.</summary>
+    public const int Port = 5432;
     public string? StartError { get; private set; }
 
     public async Task InitializeAsync()
@@ -26,10 +26,9 @@ public sealed class PostgresFixture : IAsyncLifetime
             _dir = Directory.CreateTempSubdirectory("weft-pg-").FullName;
             var data = Path.Combine(_dir, "data");
             if (Weft.TestSupport.Privileges.IsRoot) Run("chown", "-R", "postgres:postgres", _dir);
-            Port = FreePort();
             RunPg(Path.Combine(_bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync");
             RunPg(Path.Combine(_bin, "pg_ctl"), "-D", data, "-l", Path.Combine(_dir, "log"), "-w", "-t", "60", "-o",
-                $"-p {Port} -k {_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c shared_buffers=64MB", "start");
+                $"-p {Port} -k {_dir} -c listen_addresses='' -c fsync=off -c max_connections=300 -c shared_buffers=64MB", "start");
             await using var c = new NpgsqlConnection(AdminConnectionString);
             await c.OpenAsync();
         }
@@ -39,9 +38,9 @@ public sealed class PostgresFixture : IAsyncLifetime
         }
     }
 
-    public string AdminConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=false";
+    public string AdminConnectionString => $"Host={_dir};Port={Port};Username=postgres;Database=postgres;Pooling=false";
 
-    public string ConnectionString(string database) => $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database}";
+    public string ConnectionString(string database) => $"Host={_dir};Port={Port};Username=postgres;Database={database}";
 
     /// <summary>Creates a fresh database and returns its connection string.</summary>
     public async Task<string> CreateDatabaseAsync(string prefix = "weft")
@@ -76,15 +75,6 @@ public sealed class PostgresFixture : IAsyncLifetime
                 .OrderByDescending(b => int.TryParse(Path.GetFileName(Path.GetDirectoryName(b)), out var v) ? v : 0)
                 .FirstOrDefault()
             : null;
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var p = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return p;
-    }
 
     private void RunPg(string exe, params string[] args)
     {

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Weft.Contracts;
 using static Weft.Server.Tests.TestServer;
 
@@ -13,14 +13,12 @@ public sealed class ServerProcess : IDisposable
 {
     private readonly Process _p;
     private readonly ConcurrentQueue<string> _output = new();
-    public int ExternalPort { get; }
-    public int InternalPort { get; }
+    public int ExternalPort { get; private set; }
+    public int InternalPort { get; private set; }
 
-    private ServerProcess(Process p, int ext, int intl)
+    private ServerProcess(Process p)
     {
         _p = p;
-        ExternalPort = ext;
-        InternalPort = intl;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) _output.Enqueue(e.Data); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) _output.Enqueue(e.Data); };
         p.BeginOutputReadLine();
@@ -44,41 +42,46 @@ public sealed class ServerProcess : IDisposable
         return (p.ExitCode, o.Result + e.Result);
     }
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
+    // "weft-server listening: external http://127.0.0.1:41234/, internal (mTLS) https://127.0.0.1:40321/, database Sqlite"
+    private static readonly Regex Listening = new(@"weft-server listening: external \S+:(\d+)/, internal \(mTLS\) \S+:(\d+)/");
 
-    /// <summary>Starts the server from DIR/weft-server.json with loopback ports and waits until /health answers.</summary>
-    public static async Task<ServerProcess> StartAsync(string dir, int? ext = null, int? intl = null, Dictionary<string, string>? env = null)
+    /// <summary>
+    /// Starts the server from DIR/weft-server.json on loopback, both listeners on port 0 (the kernel picks free
+    /// ports as it binds them: a port picked "free" beforehand could be taken by another test process before the
+    /// server binds it), reads the bound ports from its "listening" line and waits until /health answers.
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(string dir, Dictionary<string, string>? env = null)
     {
-        var e = ext ?? FreePort();
-        var i = intl ?? FreePort();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Dll);
         psi.ArgumentList.Add("--config");
         psi.ArgumentList.Add(Path.Combine(dir, "weft-server.json"));
         psi.Environment["WEFT_SERVER__EXTERNAL__ADDRESS"] = "127.0.0.1";
-        psi.Environment["WEFT_SERVER__EXTERNAL__PORT"] = e.ToString();
+        psi.Environment["WEFT_SERVER__EXTERNAL__PORT"] = "0";
         psi.Environment["WEFT_SERVER__INTERNAL__ADDRESS"] = "127.0.0.1";
-        psi.Environment["WEFT_SERVER__INTERNAL__PORT"] = i.ToString();
+        psi.Environment["WEFT_SERVER__INTERNAL__PORT"] = "0";
         psi.Environment["WEFT_SERVER__LOGGING__FORMAT"] = "simple";
         foreach (var (k, v) in env ?? []) psi.Environment[k] = v;
-        var sp = new ServerProcess(Process.Start(psi)!, e, i);
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        for (var attempt = 0; attempt < 300; attempt++)
+        var sp = new ServerProcess(Process.Start(psi)!);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(60))
         {
             if (sp._p.HasExited) throw new InvalidOperationException($"weft-server exited ({sp._p.ExitCode}):\n{sp.Output}");
-            try
+            if (sp.ExternalPort == 0 && sp._output.Select(l => Listening.Match(l)).FirstOrDefault(m => m.Success) is { } m)
             {
-                if ((await http.GetAsync($"http://127.0.0.1:{e}/health")).StatusCode == HttpStatusCode.OK) return sp;
+                sp.ExternalPort = int.Parse(m.Groups[1].Value);
+                sp.InternalPort = int.Parse(m.Groups[2].Value);
             }
-            catch (HttpRequestException) { }
-            catch (TaskCanceledException) { }
+            if (sp.ExternalPort != 0)
+            {
+                try
+                {
+                    if ((await http.GetAsync($"http://127.0.0.1:{sp.ExternalPort}/health")).StatusCode == HttpStatusCode.OK) return sp;
+                }
+                catch (HttpRequestException) { }
+                catch (TaskCanceledException) { }
+            }
             await Task.Delay(100);
         }
         sp.Dispose();
