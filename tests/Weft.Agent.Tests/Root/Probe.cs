@@ -103,6 +103,22 @@ internal static class Probe
     public static void SendUdp(Socket s, IPAddress ip, int port, string text) =>
         s.SendTo(Encoding.ASCII.GetBytes(text), new IPEndPoint(ip, port));
 
+    /// <summary>
+    /// The error a connected UDP socket gets when what it sent is refused with an ICMP error (the reject rule's
+    /// admin-prohibited: HostUnreachable); waits up to 10 s. <see cref="SocketError.Success"/> when no error came.
+    /// </summary>
+    public static async Task<SocketError> Rejected(Socket connected)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await connected.ReceiveAsync(new byte[64], SocketFlags.None, cts.Token);
+            return SocketError.Success; // a datagram came back: not refused
+        }
+        catch (SocketException e) { return e.SocketErrorCode; }
+        catch (OperationCanceledException) { return SocketError.Success; }
+    }
+
     /// <summary>The next datagram's text and source address (waits up to 10 s; (null, null) if none came).</summary>
     public static async Task<(string? Text, IPAddress? From)> ReceiveUdpFrom(Socket s)
     {
