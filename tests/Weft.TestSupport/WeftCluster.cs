@@ -81,18 +81,20 @@ public sealed class WeftCluster : IDisposable
         if (_server is { HasExited: false }) { _server.Kill(); _server.WaitForExit(); }
     }
 
-    public string[] AgentArgs(string cell) =>
+    /// <summary>The agent's command line (what the lab runs); <paramref name="resync"/> is its full-pass period.</summary>
+    public string[] AgentArgs(string cell, string resync = "10s") =>
     [
         "run", "--server", $"https://{ServerIp}:4003", "--ca", Path.Combine(Dir, "server", "ca.crt"),
         "--cert", Path.Combine(Dir, "server", "agents", cell + ".crt"), "--key", Path.Combine(Dir, "server", "agents", cell + ".key"),
         "--underlay-ip", Cells[cell].UnderlayIp.ToString(), "--state-dir", StateDir(cell), "--cell-id", cell,
-        "--listen", "127.0.0.1:8721", "--resync", "10s",
+        "--listen", "127.0.0.1:8721", "--resync", resync,
     ];
 
-    public void StartAgent(string cell)
+    /// <summary>Starts the agent of a cell and waits until it is healthy; <paramref name="resync"/> as in <see cref="AgentArgs"/>.</summary>
+    public void StartAgent(string cell, string resync = "10s")
     {
         var log = AgentLogs.TryGetValue(cell, out var l) ? l : AgentLogs[cell] = new StringBuilder();
-        var p = Fabric.Start(Cells[cell].Ns, Bin("weft-agent"), AgentArgs(cell));
+        var p = Fabric.Start(Cells[cell].Ns, Bin("weft-agent"), AgentArgs(cell, resync));
         p.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
         p.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
         p.BeginOutputReadLine();
