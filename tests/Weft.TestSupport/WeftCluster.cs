@@ -103,6 +103,22 @@ public sealed class WeftCluster : IDisposable
         WaitUntil(() => AgentGet(cell, "/health").Result.Status == 200, $"weft-agent on {cell} to be healthy", () => log.ToString());
     }
 
+    /// <summary>
+    /// Waits until the cell's agent has applied a table that knows <paramref name="containers"/> (their addresses in
+    /// its <c>local_ips</c>, read from the agent's /state). Until then traffic to them is not yet judged by policy,
+    /// so a test asserting "denied" right after attaching them could see it pass.
+    /// </summary>
+    public void WaitForEnforcement(string cell, params FabricContainer[] containers) =>
+        WaitUntil(() =>
+        {
+            var (status, body) = AgentGet(cell, "/state").Result;
+            if (status != 200) return false;
+            using var doc = JsonDocument.Parse(body);
+            var ips = doc.RootElement.GetProperty("table").GetProperty("local_ips").EnumerateArray().Select(e => e.GetString()).ToHashSet();
+            return containers.All(c => ips.Contains(c.Ip.ToString()));
+        }, $"the agent on {cell} to enforce for {string.Join(", ", containers.Select(c => c.Name))}",
+        () => AgentLogs.TryGetValue(cell, out var log) ? log.ToString() : "");
+
     /// <summary>The agent process started on a cell (its pid is the agent's: nsenter execs it).</summary>
     public Process AgentProcess(string cell) => _agents[cell];
 

@@ -22,6 +22,8 @@ public sealed class EndToEndTests : IDisposable
             _backend2 = _c.AddContainer("ca", "fe2", 3, "frontend");  // same-cell client
             _frontend = _c.AddContainer("cb", "fe1", 2, "frontend");
             _third = _c.AddContainer("cb", "th1", 3, "third");
+            _c.WaitForEnforcement("ca", _backend, _backend2);
+            _c.WaitForEnforcement("cb", _frontend, _third);
         }
         catch
         {

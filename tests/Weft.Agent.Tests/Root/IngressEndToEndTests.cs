@@ -30,6 +30,8 @@ public sealed class IngressEndToEndTests : IDisposable
             _router = _c.AddContainerWithCni("cb", "rt1", "INGRESS_ROUTER", ports: "");
             _third = _c.AddContainerWithCni("cb", "th1", "third", ports: "");
             _outside = _c.Fabric.AddCell("out", Outside).Ns;
+            _c.WaitForEnforcement("ca", _backend);
+            _c.WaitForEnforcement("cb", _router, _third);
         }
         catch
         {
