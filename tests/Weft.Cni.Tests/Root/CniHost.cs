@@ -125,12 +125,13 @@ public sealed class CniHost : IDisposable
 
     /// <summary>
     /// Names of the host namespace's links other than lo, once the background deletions DEL started are done
-    /// (a DEL leaves its veth without its address for a detached weft-cni to delete; waits up to 10 s).
+    /// (a DEL leaves its veth without its address for a detached weft-cni to delete; waits up to 60 s: after a hundred
+    /// concurrent DELs on a loaded machine, a hundred reapers queue for the kernel's rtnl lock and RCU grace periods).
     /// </summary>
     public List<string> HostLinks()
     {
         List<string> names;
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         do
         {
             var links = Host.Netlink.LinkList();

@@ -213,10 +213,10 @@ public sealed class PluginRootTests : IDisposable
         Assert.Equal(["foreign", "w-010255012078"], _h.Host.Netlink.LinkList().Select(l => l.Name).Where(n => n != "lo").Order());
     }
 
-    /// <summary>Waits (up to 10 s) until the kernel's link watch has seen the carrier (operstate UP).</summary>
+    /// <summary>Waits (up to 60 s) until the kernel's link watch has seen the carrier (operstate UP).</summary>
     private static void WaitOperUp(Netlink nl, string name)
     {
-        for (var i = 0; i < 500 && nl.LinkByName(name).OperState != 6 /* IF_OPER_UP */; i++)
+        for (var i = 0; i < 3000 && nl.LinkByName(name).OperState != 6 /* IF_OPER_UP */; i++)
         {
             Thread.Sleep(20);
         }
