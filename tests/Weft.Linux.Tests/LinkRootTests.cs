@@ -149,7 +149,7 @@ public class LinkRootTests
         a.Netlink.LinkSetUp("wefttest-a1");
         a.Netlink.LinkSetUp(index);
         int peer = a.Netlink.LinkByName("wefttest-a1").Index;
-        for (var i = 0; i < 500 && (a.Netlink.LinkByIndex(index).OperState != 6 /* IF_OPER_UP */ || a.Netlink.LinkByIndex(peer).OperState != 6); i++)
+        for (var i = 0; i < 3000 && (a.Netlink.LinkByIndex(index).OperState != 6 /* IF_OPER_UP */ || a.Netlink.LinkByIndex(peer).OperState != 6); i++)
         {
             Thread.Sleep(20);
         }

@@ -165,11 +165,14 @@ public class NftContextTests
                     Interlocked.Increment(ref missing);
                 }
 
-                reads++;
+                Interlocked.Increment(ref reads);
             }
         });
         readerThread.Start();
-        for (int i = 0; i < 100; i++)
+        // At least 100 replacements, and on until the reader has read more than 10 times while they go on (it could
+        // be starved at first on a loaded machine; 60 s bound).
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < 100 || (Volatile.Read(ref reads) <= 10 && sw.Elapsed < TimeSpan.FromSeconds(60)); i++)
         {
             writer.Apply(new NftBatch().ReplaceTable(Table(policies, i % 2 == 0 ? NftChainPolicy.Drop : NftChainPolicy.Accept)));
         }
