@@ -20,7 +20,9 @@ public sealed partial class CellFabric : IDisposable
     public CellFabric()
     {
         // Starts with a letter: TestNetns sweeps wefttest-<pid>-* of dead pids, and an all-digit id would look like one.
-        Id = "f" + Guid.NewGuid().ToString("N")[..5];
+        // 44 random bits: fabrics of parallel tests and projects never share a name (with 20 bits, `ip netns add`
+        // failed with "File exists" about once in ten thousand runs).
+        Id = "f" + Guid.NewGuid().ToString("N")[..11];
         Underlay = Ns("ul");
         Sh($"ip netns add {Underlay}");
         try
@@ -50,7 +52,8 @@ public sealed partial class CellFabric : IDisposable
         Sh($"ip netns add {ns}");
         _namespaces.Add(ns);
         Sh($"ip -n {ns} link set lo up");
-        var ul = $"u-{Id}-{name}";
+        // Made directly in the underlay namespace (IFLA_NET_NS_FD), so its name need only be unique there.
+        var ul = $"u-{name}";
         if (ul.Length > 15) ul = ul[..15];
         Sh($"ip link add {ul} mtu {mtu} netns {Underlay} type veth peer name eth0 mtu {mtu} netns {ns}");
         Sh($"ip -n {Underlay} link set {ul} master br0 up");

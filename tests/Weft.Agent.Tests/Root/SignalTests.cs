@@ -24,7 +24,7 @@ public sealed partial class SignalTests : IDisposable
         Assert.Equal(0, Kill(p.Id, signal));
 
         // A liveness bound, not a timing assertion: without handling, the agent never exits.
-        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(10)), "weft-agent did not exit after the signal:\n" + _c.AgentLogs["ca"]);
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)), "weft-agent did not exit after the signal:\n" + _c.AgentLogs["ca"]);
         p.WaitForExit(); // flush the redirected output
         Assert.Equal(0, p.ExitCode);
         // Fail static: the table stays (and so does the lease file).
