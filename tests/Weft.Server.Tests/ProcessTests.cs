@@ -187,7 +187,8 @@ internal static class Durability
         var admin = File.ReadAllText(Path.Combine(dir, "admin.token")).Trim();
         var proc = await ServerProcess.StartAsync(dir, env: env);
         var acknowledged = new ConcurrentBag<string>();
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{proc.ExternalPort}/"), Timeout = TimeSpan.FromSeconds(10) };
+        // A generous timeout: a worker that gives up takes an answer for "the server is gone" and stops.
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{proc.ExternalPort}/"), Timeout = TimeSpan.FromSeconds(60) };
         using var stop = new CancellationTokenSource();
         var workers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
@@ -207,7 +208,8 @@ internal static class Durability
                 }
             }
         })).ToArray();
-        while (acknowledged.Count < 150) await Task.Delay(20);
+        while (acknowledged.Count < 150 && !workers.All(w => w.IsCompleted)) await Task.Delay(20);
+        Assert.True(acknowledged.Count >= 150, $"the workers stopped after {acknowledged.Count} acknowledged creates:\n{proc.Output}");
         proc.Kill9();
         await stop.CancelAsync();
         await Task.WhenAll(workers);
