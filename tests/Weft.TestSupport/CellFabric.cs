@@ -60,6 +60,8 @@ public sealed partial class CellFabric : IDisposable
         Sh($"ip -n {ns} addr add {underlayIp}/24 dev eth0");
         Sh($"ip -n {ns} link set eth0 up");
         Sh($"ip netns exec {ns} sysctl -qw net.ipv4.ip_forward=1");
+        WaitUp(Underlay, ul);
+        WaitUp(ns, "eth0");
         return new FabricCell(this, name, ns, IPAddress.Parse(underlayIp));
     }
 
@@ -82,7 +84,24 @@ public sealed partial class CellFabric : IDisposable
         Sh($"ip -n {ns} link set eth0 up");
         Sh($"ip -n {ns} route add 169.254.0.1 dev eth0 scope link");
         Sh($"ip -n {ns} route add default via 169.254.0.1 dev eth0");
+        WaitUp(cell.Ns, veth);
+        WaitUp(ns, "eth0");
         return new FabricContainer(name, ns, IPAddress.Parse(ip), veth);
+    }
+
+    /// <summary>
+    /// Waits (up to 60 s) until the kernel's link watch has seen <paramref name="dev"/>'s carrier (operstate UP).
+    /// Until then a veth still has the no-op qdisc (and a bridge port does not forward): what is sent is dropped,
+    /// and a test sending a single datagram right after attaching would wait for it in vain.
+    /// </summary>
+    public static void WaitUp(string ns, string dev)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!Sh($"ip -n {ns} -o link show dev {dev}").Contains(" state UP ", StringComparison.Ordinal))
+        {
+            if (sw.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException($"{dev} in {ns} did not come up: {Sh($"ip -n {ns} -o link show dev {dev}")}");
+            Thread.Sleep(5);
+        }
     }
 
     /// <summary>Creates an empty namespace (loopback up), removed on Dispose.</summary>
