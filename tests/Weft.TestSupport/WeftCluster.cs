@@ -258,7 +258,7 @@ public sealed class WeftCluster : IDisposable
                 throw;
             }
         },
-    }) { Timeout = TimeSpan.FromSeconds(10) };
+    }) { Timeout = TimeSpan.FromSeconds(60) }; // a liveness bound: a loaded CI machine can take seconds to answer
 
     /// <summary>Waits (up to 60 s) for a condition; throws with <paramref name="what"/> and optional diagnostics.</summary>
     public static void WaitUntil(Func<bool> condition, string what, Func<string>? diagnostics = null)
