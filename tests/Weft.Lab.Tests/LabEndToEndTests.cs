@@ -169,7 +169,7 @@ public class LabEndToEndTests
 
         lab.Ok("lab", "down");
         Assert.DoesNotContain(NetNs.List(), n => n.StartsWith($"weft-lab-{lab.Name}-", StringComparison.Ordinal));
-        Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal), $"pid {pid} should be gone"));
+        Assert.All(pids, pid => Assert.False(Running(pid), $"pid {pid} should be gone"));
         Assert.False(Directory.Exists(runDir));
         Assert.False(File.Exists(Path.Combine(Path.GetDirectoryName(runDir)!, "." + lab.Name + ".lock")));
         Assert.Equal(rootBefore, RootNamespace());
@@ -183,6 +183,16 @@ public class LabEndToEndTests
         AssertConnects(CurlUntilConnected(lab, "appA", "appB"));
         lab.Ok("lab", "down");
         Assert.Equal(rootBefore, RootNamespace());
+    }
+
+    /// <summary>
+    /// True if <paramref name="pid"/> is a live process (not a zombie). `lab down` returns once its processes are
+    /// zombies; init may reap one between the look at /proc/PID and the read of its stat, which means gone too.
+    /// </summary>
+    private static bool Running(int pid)
+    {
+        try { return !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal); }
+        catch (IOException) { return false; } // no such process (any more)
     }
 
     /// <summary>
