@@ -374,6 +374,13 @@ public sealed partial class SqlStore : IStore
             _sqliteWriteLock.Release();
         }
         if (Engine == DbEngine.Sqlite) SqliteConnection.ClearAllPools();
+        else
+        {
+            // Npgsql keeps a pool per connection string for the whole process (idle connections close only after
+            // 5 minutes): a disposed store must not keep its connections (up to MaxPoolSize) to the database.
+            await using var pooled = new NpgsqlConnection(_connectionString);
+            NpgsqlConnection.ClearPool(pooled);
+        }
         _stop.Dispose();
     }
 
