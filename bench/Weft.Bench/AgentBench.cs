@@ -29,7 +29,7 @@ public static class AgentBench
         var sizes = Opt(args, "--sizes", "10000,50000").Split(',').Select(int.Parse).ToArray();
         var policies = int.Parse(Opt(args, "--policies", "120"), CultureInfo.InvariantCulture);
         if (what is "all" or "nft") NftApply(sizes);
-        if (what is "all" or "throughput") Throughput(int.Parse(Opt(args, "--rounds", "7"), CultureInfo.InvariantCulture));
+        if (what is "all" or "throughput") Throughput(int.Parse(Opt(args, "--rounds", "15"), CultureInfo.InvariantCulture), int.Parse(Opt(args, "--seconds", "2"), CultureInfo.InvariantCulture));
         if (what is "all" or "propagation") Propagation(policies);
         return 0;
     }
@@ -233,9 +233,9 @@ public static class AgentBench
 
     // ---------------------------------------------------------------- throughput
 
-    private static void Throughput(int rounds)
+    private static void Throughput(int rounds, int seconds)
     {
-        Console.WriteLine($"== TCP throughput between containers on two cells (iperf3, 3 s runs, {rounds} interleaved rounds)");
+        Console.WriteLine($"== TCP throughput between containers on two cells (iperf3, {seconds} s runs, {rounds} interleaved rounds)");
         using var fabric = new CellFabric();
         var overlay = IPNetwork.Parse("10.255.0.0/16");
         var cellA = fabric.AddCell("ta", "198.18.0.11");
@@ -268,7 +268,7 @@ public static class AgentBench
 
         double Measure()
         {
-            var (rc, output) = CellFabric.Run("ip", $"netns exec {client.Ns} iperf3 -c {server.Ip} -t 3 -J");
+            var (rc, output) = CellFabric.Run("ip", $"netns exec {client.Ns} iperf3 -c {server.Ip} -t {seconds} -J");
             if (rc != 0) throw new InvalidOperationException($"iperf3: {output}");
             using var doc = JsonDocument.Parse(output);
             return doc.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bits_per_second").GetDouble();
@@ -278,11 +278,25 @@ public static class AgentBench
         var t10A = TableFor(fabric, cellA, onA, 10000);
         var t10B = TableFor(fabric, cellB, onB, 10000);
         // Interleaved rounds (the machine is shared): medians per mode.
+        // Reference for the floor of any stateful design ("replies by conntrack"): conntrack and one
+        // forward rule accepting established flows, nothing else (no mark, no notrack, no NAT).
+        const string ConntrackOnly = "table inet weftref {\n chain forward { type filter hook forward priority filter; ct state established,related accept\n }\n}\n";
+        var refFile = Path.Combine(Path.GetTempPath(), $"weft-bench-ctref-{Environment.ProcessId}.nft");
+        File.WriteAllText(refFile, ConntrackOnly);
+        void Reference(bool on)
+        {
+            foreach (var c in new[] { cellA, cellB })
+            {
+                CellFabric.Run("ip", $"netns exec {c.Ns} nft delete table inet weftref");
+                if (on) CellFabric.Sh($"ip netns exec {c.Ns} nft -f {refFile}");
+            }
+        }
         var modes = new (string Label, Action Setup, List<double> Bps)[]
         {
-            ("plain VXLAN (no table)", () => { dpA.Nft.Delete(); dpB.Nft.Delete(); }, []),
-            ("weft, 0 policies (+1 allowing iperf)", () => { dpA.Nft.Apply(t0A); dpB.Nft.Apply(t0B); }, []),
-            ("weft, 10,000 policies", () => { dpA.Nft.Apply(t10A); dpB.Nft.Apply(t10B); }, []),
+            ("plain VXLAN (no table)", () => { Reference(false); dpA.Nft.Delete(); dpB.Nft.Delete(); }, []),
+            ("reference: conntrack alone", () => { dpA.Nft.Delete(); dpB.Nft.Delete(); Reference(true); }, []),
+            ("weft, 0 policies (+1 allowing iperf)", () => { Reference(false); dpA.Nft.Apply(t0A); dpB.Nft.Apply(t0B); }, []),
+            ("weft, 10,000 policies", () => { Reference(false); dpA.Nft.Apply(t10A); dpB.Nft.Apply(t10B); }, []),
         };
         for (var round = 0; round < rounds; round++)
         {
@@ -294,14 +308,32 @@ public static class AgentBench
         }
         dpA.Nft.Delete();
         dpB.Nft.Delete();
+        Reference(false);
+        File.Delete(refFile);
         double Med(List<double> xs) { var s = xs.Order().ToList(); return s[s.Count / 2]; }
         var plain = Med(modes[0].Bps);
         // Paired: each round's ratio to the plain run of the same round (the machine's speed drifts
         // between rounds; a pair is measured seconds apart), then the median of those ratios.
         foreach (var m in modes)
         {
-            var paired = Med(m.Bps.Select((b, i) => b / modes[0].Bps[i]).ToList());
-            Console.WriteLine($"  {m.Label,-40} median {Med(m.Bps) / 1e9,6:F2} Gbit/s  {Med(m.Bps) / plain * 100,6:F1}% of plain, paired {paired * 100,6:F1}%   (runs: {string.Join(" ", m.Bps.Select(b => (b / 1e9).ToString("F2", CultureInfo.InvariantCulture)))})");
+            var ratios = m.Bps.Select((b, i) => b / modes[0].Bps[i]).ToList();
+            var (lo, hi) = BootstrapMedian(ratios);
+            Console.WriteLine($"  {m.Label,-40} median {Med(m.Bps) / 1e9,6:F2} Gbit/s  {Med(m.Bps) / plain * 100,6:F1}% of plain, paired {Med(ratios) * 100,6:F1}% (95% interval {lo * 100:F1}-{hi * 100:F1}%)   (runs: {string.Join(" ", m.Bps.Select(b => (b / 1e9).ToString("F2", CultureInfo.InvariantCulture)))})");
+        }
+        // Percentile bootstrap of the paired median (fixed seed: the same runs give the same interval).
+        static (double Lo, double Hi) BootstrapMedian(List<double> xs)
+        {
+            var random = new Random(1);
+            var medians = new double[2000];
+            var sample = new double[xs.Count];
+            for (var b = 0; b < medians.Length; b++)
+            {
+                for (var i = 0; i < sample.Length; i++) sample[i] = xs[random.Next(xs.Count)];
+                Array.Sort(sample);
+                medians[b] = sample[sample.Length / 2];
+            }
+            Array.Sort(medians);
+            return (medians[medians.Length * 25 / 1000], medians[medians.Length * 975 / 1000]);
         }
         Console.WriteLine("target: with 10,000 policies >= 90% of plain VXLAN");
         iperf.Kill();
