@@ -109,7 +109,7 @@ public static class NftScript
               chain forward {
                 type filter hook forward priority filter; policy accept;
                 ct state established,related accept
-                ip daddr @local_ips jump to_container
+                oifname "{{v}}" jump to_container
               }
               chain to_container {
                 meta mark . ip daddr . meta l4proto . th dport @allow accept

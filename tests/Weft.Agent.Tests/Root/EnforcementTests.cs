@@ -55,6 +55,32 @@ public sealed class EnforcementTests : IDisposable
         [_cell.UnderlayIp]));
 
     [RootFact]
+    public async Task A_container_the_table_does_not_know_yet_is_refused_not_open()
+    {
+        // weft-cni has attached it, the agent has not read its record yet: no app, no tag, no policy. (TCP to it
+        // fails either way, since its answers are dropped as unknown sources; a datagram needs no answer.)
+        var fresh = _fabric.AddContainer(_cell, "d", "10.255.12.5");
+        using var freshRx = Probe.UdpListen(fresh.Ns, 5353);
+        _nft.Apply(Table(Tcp, Udp));
+        using var tx = Probe.UdpSender(_frontend.Ns);
+        tx.Connect(new IPEndPoint(fresh.Ip, 5353));
+        tx.Send("before-the-agent-knows-it"u8);
+        Assert.Equal(System.Net.Sockets.SocketError.HostUnreachable, await Probe.Rejected(tx));
+        Assert.Equal(0, freshRx.Available);
+
+        // Once the table knows it as a backend instance, the frontend's UDP policy lets the same datagram in.
+        _nft.Apply(PolicyCompiler.Compute(new PolicyInputs(
+            new CellSkeleton(_cell.UnderlayIp, IPNetwork.Parse("10.255.0.0/16")), [Tcp, Udp],
+            [
+                new LocalContainer("b", "eth0", _frontend.Ip, _frontend.HostVeth, "frontend", []),
+                new LocalContainer("d", "eth0", fresh.Ip, fresh.HostVeth, "backend", []),
+            ],
+            [_cell.UnderlayIp])));
+        tx.Send("known"u8);
+        Assert.Equal("known", await Probe.ReceiveUdp(freshRx));
+    }
+
+    [RootFact]
     public async Task Tcp_is_allowed_only_by_a_matching_policy_and_port_range()
     {
         using var l1 = Probe.Listen(_backend.Ns, 8080);
