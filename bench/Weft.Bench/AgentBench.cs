@@ -17,7 +17,8 @@ namespace Weft.Bench;
 /// <summary>
 /// weft-bench agent: (1) nft apply time of the agent's set-based table vs CF-style linear rules
 /// (iptables-legacy and linear nft) at 10,000 and 50,000 policy entries; (2) TCP throughput between
-/// containers on two cells: plain VXLAN, Weft with 0 and with 10,000 policies; (3) policy propagation
+/// containers on two cells: plain VXLAN, conntrack alone (the reference floor), Weft with 0 and with 10,000
+/// policies; (3) policy propagation
 /// over 3 cells with a real weft-server and weft-agents (needs ./build.sh). Everything runs in
 /// throwaway namespaces; needs root.
 /// </summary>
@@ -277,7 +278,6 @@ public static class AgentBench
         var t0B = TableFor(fabric, cellB, onB, 0);
         var t10A = TableFor(fabric, cellA, onA, 10000);
         var t10B = TableFor(fabric, cellB, onB, 10000);
-        // Interleaved rounds (the machine is shared): medians per mode.
         // Reference for the floor of any stateful design ("replies by conntrack"): conntrack and one
         // forward rule accepting established flows, nothing else (no mark, no notrack, no NAT).
         const string ConntrackOnly = "table inet weftref {\n chain forward { type filter hook forward priority filter; ct state established,related accept\n }\n}\n";
@@ -298,6 +298,7 @@ public static class AgentBench
             ("weft, 0 policies (+1 allowing iperf)", () => { Reference(false); dpA.Nft.Apply(t0A); dpB.Nft.Apply(t0B); }, []),
             ("weft, 10,000 policies", () => { Reference(false); dpA.Nft.Apply(t10A); dpB.Nft.Apply(t10B); }, []),
         };
+        // Interleaved rounds (the machine is shared): medians per mode.
         for (var round = 0; round < rounds; round++)
         {
             foreach (var m in modes)
