@@ -97,8 +97,8 @@ public sealed class HttpControlPlane : IControlPlane, IDisposable
 
     public async Task<ClusterSnapshot> SnapshotAsync(CancellationToken ct)
     {
-        using var doc = await SendAsync(HttpMethod.Get, "/weft/v1/snapshot", null, ct);
-        return WireFormat.ParseSnapshot(doc.RootElement, _names);
+        var bytes = await SendForBytesAsync(HttpMethod.Get, "/weft/v1/snapshot", null, ct);
+        return WireFormat.ParseSnapshot(bytes, _names);
     }
 
     public async Task<(long, IReadOnlyList<string>)> WatchAsync(long since, TimeSpan timeout, CancellationToken ct)
@@ -133,6 +133,13 @@ public sealed class HttpControlPlane : IControlPlane, IDisposable
 
     private async Task<JsonDocument> SendAsync(HttpMethod method, string path, string? body, CancellationToken ct)
     {
+        var bytes = await SendForBytesAsync(method, path, body, ct).ConfigureAwait(false);
+        return bytes.Length == 0 ? JsonDocument.Parse("{}") : JsonDocument.Parse(bytes);
+    }
+
+    /// <summary>The answer's body; a non-success status throws <see cref="HttpRequestException"/> with it.</summary>
+    private async Task<byte[]> SendForBytesAsync(HttpMethod method, string path, string? body, CancellationToken ct)
+    {
         using var req = new HttpRequestMessage(method, path);
         if (body is not null) req.Content = new StringContent(body, Encoding.UTF8, new MediaTypeHeaderValue("application/json"));
         using var resp = await _http.SendAsync(req, ct).ConfigureAwait(false);
@@ -141,7 +148,7 @@ public sealed class HttpControlPlane : IControlPlane, IDisposable
         {
             throw new HttpRequestException($"{method} {path}: {(int)resp.StatusCode} {Encoding.UTF8.GetString(bytes)}", null, resp.StatusCode);
         }
-        return bytes.Length == 0 ? JsonDocument.Parse("{}") : JsonDocument.Parse(bytes);
+        return bytes;
     }
 
     internal static Lease ParseLease(JsonElement e) => WireFormat.ParseLease(e);
@@ -158,44 +165,132 @@ public static class WireFormat
         IPNetwork.Parse(e.GetProperty("overlay_subnet").GetString()!),
         e.TryGetProperty("overlay_hardware_addr", out var m) ? m.GetString() ?? "" : "");
 
+    /// <summary>A snapshot already parsed into a <see cref="JsonDocument"/> (tests); the same parse as the bytes overload.</summary>
+    public static ClusterSnapshot ParseSnapshot(JsonElement r, NamePool? names = null) =>
+        ParseSnapshot(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(r), names);
+
+    /// <summary>
+    /// The server's snapshot (<c>GET /weft/v1/snapshot</c>) in one forward pass over its UTF-8 bytes: no
+    /// document is built, a name seen before allocates nothing. Unknown properties are skipped; a policy
+    /// without <c>source</c> or <c>destination</c>, or with a malformed port, fails the whole snapshot
+    /// (<see cref="FormatException"/> or <see cref="JsonException"/>: the agent keeps what it enforces); a
+    /// lease that does not parse is left out.
+    /// </summary>
     /// <param name="names">Keeps one string per app id and protocol across snapshots: equal names are
     /// then the same object, so comparing a new snapshot with the last one (see
     /// <see cref="IncrementalTable"/>) compares references, and parsing allocates no string for a name seen before.</param>
-    public static ClusterSnapshot ParseSnapshot(JsonElement r, NamePool? names = null)
+    public static ClusterSnapshot ParseSnapshot(ReadOnlySpan<byte> utf8, NamePool? names = null)
     {
         names?.BeginSnapshot();
+        var r = new Utf8JsonReader(utf8);
+        long revision = 0;
         var policies = new List<PolicyRule>();
-        if (r.TryGetProperty("policies", out var ps) && ps.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var p in ps.EnumerateArray())
-            {
-                var src = p.GetProperty("source");
-                var dst = p.GetProperty("destination");
-                int start, end;
-                if (dst.TryGetProperty("ports", out var ports) && ports.ValueKind == JsonValueKind.Object)
-                {
-                    start = ports.GetProperty("start").GetInt32();
-                    end = ports.GetProperty("end").GetInt32();
-                }
-                else
-                {
-                    start = end = dst.TryGetProperty("port", out var port) ? port.GetInt32() : 0;
-                }
-                policies.Add(new PolicyRule(Name(src.GetProperty("id"), names), PolicyCompiler.ParseTag(Str(src, "tag")),
-                    Name(dst.GetProperty("id"), names), PolicyCompiler.ParseTag(Str(dst, "tag")),
-                    dst.TryGetProperty("protocol", out var proto) ? Name(proto, names) : "", start, end));
-            }
-        }
         var leases = new List<Lease>();
-        if (r.TryGetProperty("leases", out var ls) && ls.ValueKind == JsonValueKind.Array)
+        if (!r.Read() || r.TokenType != JsonTokenType.StartObject) throw new FormatException("snapshot: not a JSON object");
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
         {
-            foreach (var l in ls.EnumerateArray())
+            if (r.ValueTextEquals("revision"u8))
             {
-                try { leases.Add(ParseLease(l)); }
-                catch (FormatException) { }
+                r.Read();
+                revision = r.TokenType == JsonTokenType.Number ? r.GetInt64() : 0;
+            }
+            else if (r.ValueTextEquals("policies"u8))
+            {
+                r.Read();
+                if (r.TokenType != JsonTokenType.StartArray) { r.Skip(); continue; }
+                while (r.Read() && r.TokenType != JsonTokenType.EndArray) policies.Add(ReadPolicy(ref r, names));
+            }
+            else if (r.ValueTextEquals("leases"u8))
+            {
+                r.Read();
+                if (r.TokenType != JsonTokenType.StartArray) { r.Skip(); continue; }
+                while (r.Read() && r.TokenType != JsonTokenType.EndArray)
+                {
+                    if (ReadLease(ref r) is { } lease) leases.Add(lease);
+                }
+            }
+            else
+            {
+                r.Read();
+                r.Skip();
             }
         }
-        return new ClusterSnapshot(r.TryGetProperty("revision", out var rev) ? rev.GetInt64() : 0, policies, leases);
+        return new ClusterSnapshot(revision, policies, leases);
+    }
+
+    /// <summary>One policy object; the reader is on its StartObject and is left on its EndObject.</summary>
+    private static PolicyRule ReadPolicy(ref Utf8JsonReader r, NamePool? names)
+    {
+        if (r.TokenType != JsonTokenType.StartObject) throw new FormatException("snapshot: a policy is not an object");
+        string? srcId = null, dstId = null, protocol = null;
+        int srcTag = 0, dstTag = 0;
+        int start = 0, end = 0;
+        bool haveSrc = false, haveDst = false, haveRange = false;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var isSource = r.ValueTextEquals("source"u8);
+            if (!isSource && !r.ValueTextEquals("destination"u8)) { r.Read(); r.Skip(); continue; }
+            r.Read();
+            if (r.TokenType != JsonTokenType.StartObject) throw new FormatException("snapshot: a policy's source or destination is not an object");
+            if (isSource) haveSrc = true; else haveDst = true;
+            while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+            {
+                if (r.ValueTextEquals("id"u8)) { r.Read(); if (isSource) srcId = ReadName(ref r, names); else dstId = ReadName(ref r, names); }
+                else if (r.ValueTextEquals("tag"u8)) { r.Read(); var t = ReadTag(ref r); if (isSource) srcTag = t; else dstTag = t; }
+                else if (!isSource && r.ValueTextEquals("protocol"u8)) { r.Read(); protocol = ReadName(ref r, names); }
+                else if (!isSource && r.ValueTextEquals("ports"u8))
+                {
+                    r.Read();
+                    if (r.TokenType != JsonTokenType.StartObject) { r.Skip(); continue; }
+                    bool haveStart = false, haveEnd = false;
+                    while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+                    {
+                        if (r.ValueTextEquals("start"u8)) { r.Read(); start = r.GetInt32(); haveStart = true; }
+                        else if (r.ValueTextEquals("end"u8)) { r.Read(); end = r.GetInt32(); haveEnd = true; }
+                        else { r.Read(); r.Skip(); }
+                    }
+                    if (!haveStart || !haveEnd) throw new FormatException("snapshot: a policy's ports need start and end");
+                    haveRange = true;
+                }
+                else if (!isSource && !haveRange && r.ValueTextEquals("port"u8)) { r.Read(); start = end = r.GetInt32(); }
+                else { r.Read(); r.Skip(); }
+            }
+        }
+        if (!haveSrc || !haveDst) throw new FormatException("snapshot: a policy without source or destination");
+        return new PolicyRule(srcId ?? "", srcTag, dstId ?? "", dstTag, protocol ?? "", start, end);
+    }
+
+    /// <summary>A tag string ("00A1") as <see cref="PolicyCompiler.ParseTag"/> reads it, from the bytes when it can (no string).</summary>
+    private static int ReadTag(ref Utf8JsonReader r)
+    {
+        if (r.TokenType != JsonTokenType.String) { r.Skip(); return 0; }
+        if (r.ValueIsEscaped || r.HasValueSequence) return PolicyCompiler.ParseTag(r.GetString());
+        var raw = r.ValueSpan;
+        if (raw.Length is > 0 and <= 8 && System.Buffers.Text.Utf8Parser.TryParse(raw, out uint v, out var used, 'X') && used == raw.Length)
+            return v is >= 1 and <= 0xffff ? (int)v : 0;
+        return PolicyCompiler.ParseTag(r.GetString()); // anything but plain hex digits (e.g. spaces): exactly as the compiler reads it
+    }
+
+    /// <summary>One lease object, or null (skipped) when it is not one or does not parse.</summary>
+    private static Lease? ReadLease(ref Utf8JsonReader r)
+    {
+        if (r.TokenType != JsonTokenType.StartObject) { r.Skip(); return null; }
+        string? underlay = null, subnet = null, mac = null;
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            if (r.ValueTextEquals("underlay_ip"u8)) { r.Read(); underlay = r.TokenType == JsonTokenType.String ? r.GetString() : null; }
+            else if (r.ValueTextEquals("overlay_subnet"u8)) { r.Read(); subnet = r.TokenType == JsonTokenType.String ? r.GetString() : null; }
+            else if (r.ValueTextEquals("overlay_hardware_addr"u8)) { r.Read(); mac = r.TokenType == JsonTokenType.String ? r.GetString() : null; }
+            else { r.Read(); r.Skip(); }
+        }
+        if (underlay is null || subnet is null) return null;
+        return IPAddress.TryParse(underlay, out var ip) && IPNetwork.TryParse(subnet, out var net) ? new Lease(ip, net, mac ?? "") : null;
+    }
+
+    private static string ReadName(ref Utf8JsonReader r, NamePool? names)
+    {
+        if (r.TokenType != JsonTokenType.String) { r.Skip(); return ""; }
+        return names is null ? r.GetString() ?? "" : names.Get(ref r);
     }
 
     public static string RegistrationJson(IPAddress underlayIp, IReadOnlyList<LocalContainer> containers)
@@ -227,10 +322,6 @@ public static class WireFormat
         return Encoding.UTF8.GetString(ms.ToArray());
     }
 
-    private static string Name(JsonElement e, NamePool? names) =>
-        e.ValueKind != JsonValueKind.String ? "" : names is null ? e.GetString() ?? "" : names.Get(e);
-
-    private static string? Str(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 }
 
 /// <summary>
@@ -250,15 +341,12 @@ public sealed class NamePool
         _current.Clear();
     }
 
-    /// <summary>The string value of <paramref name="e"/> (a JSON string), as the pooled object when seen before.</summary>
-    public string Get(JsonElement e)
+    /// <summary>The string the reader is on (a JSON string token), as the pooled object when seen before.</summary>
+    public string Get(ref Utf8JsonReader r)
     {
-        var raw = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(e); // with its quotes
-        if (raw.Length < 2 || raw[0] != (byte)'"' || raw[^1] != (byte)'"') return Add(e.GetString() ?? "");
-        raw = raw[1..^1];
-        if (raw.Length > 256 || raw.IndexOf((byte)'\\') >= 0) return Add(e.GetString() ?? "");
+        if (r.ValueIsEscaped || r.HasValueSequence || r.ValueSpan.Length > 256) return Add(r.GetString() ?? "");
         Span<char> chars = stackalloc char[256];
-        if (!Encoding.UTF8.TryGetChars(raw, chars, out var n)) return Add(e.GetString() ?? "");
+        if (!Encoding.UTF8.TryGetChars(r.ValueSpan, chars, out var n)) return Add(r.GetString() ?? "");
         var key = chars[..n];
         if (_current.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out var s)) return s;
         if (_previous.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(key, out s)) return _current[s] = s;
