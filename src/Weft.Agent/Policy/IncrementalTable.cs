@@ -546,26 +546,25 @@ public sealed class IncrementalTable
                 _ => PolicyCompiler.MergeRanges(bag.Ranges.Select(r => ((int)r.S, (int)r.E)).ToList())
                     .Select(r => TableElement.Policy((uint)key.Tag, key.Ip, key.Proto, (ushort)r.Start, (ushort)r.End)).ToArray(),
             };
-            // Both are sorted by first port: a merge walk gives the elements that differ.
-            var old = bag.Merged;
-            int i = 0, j = 0;
-            while (i < old.Length || j < merged.Length)
-            {
-                var c = i == old.Length ? 1 : j == merged.Length ? -1 : old[i].CompareTo(merged[j]);
-                if (c == 0) { i++; j++; continue; }
-                var e = c < 0 ? old[i++] : merged[j++];
-                var single = IsSingle(e);
-                var set = single ? TableSet.Allow : TableSet.AllowRanges;
-                var n = c < 0 ? -1 : 1;
-                if (single) _allowCount += n;
-                else _rangeCount += n;
-                if (c < 0) _changes.Remove(set, e);
-                else _changes.Add(set, e);
-            }
+            // Both are sorted (same key: by first port), so one merge walk gives the elements that differ.
+            var (removed, added) = NftScript.SortedDiff(bag.Merged, merged);
+            foreach (var e in removed) CountMerged(e, -1);
+            foreach (var e in added) CountMerged(e, +1);
             bag.Merged = merged;
             if (bag.Ranges.Count == 0) _ranges.Remove(key);
         }
         _dirty.Clear();
+    }
+
+    /// <summary>Counts a merged element in or out of allow (one port) or allow_ranges, and records the change.</summary>
+    private void CountMerged(TableElement e, int d)
+    {
+        var single = IsSingle(e);
+        if (single) _allowCount += d;
+        else _rangeCount += d;
+        var set = single ? TableSet.Allow : TableSet.AllowRanges;
+        if (d < 0) _changes.Remove(set, e);
+        else _changes.Add(set, e);
     }
 
     private static bool IsSingle(TableElement e) => (ushort)(e.Lo >> 16) == (ushort)e.Lo;

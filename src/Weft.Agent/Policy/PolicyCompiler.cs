@@ -155,11 +155,8 @@ public static class PolicyCompiler
 
     /// <summary>weft-cni's host veth name for a container IPv4: <c>w-</c> + the four octets zero-padded
     /// (10.255.12.2 → <c>w-010255012002</c>, 14 characters), as Weft.Cni's Naming.HostVeth.</summary>
-    public static string HostVethName(IPAddress ip)
-    {
-        var b = ip.GetAddressBytes();
-        return string.Create(CultureInfo.InvariantCulture, $"w-{b[0]:D3}{b[1]:D3}{b[2]:D3}{b[3]:D3}");
-    }
+    public static string HostVethName(IPAddress ip) =>
+        HostVethName(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(ip.GetAddressBytes()));
 
     /// <summary><see cref="HostVethName(IPAddress)"/> of a big-endian IPv4 integer.</summary>
     public static string HostVethName(uint ip) =>
