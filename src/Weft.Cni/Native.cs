@@ -161,29 +161,19 @@ internal static unsafe partial class Native
             var length = 0;
             while (true)
             {
-                if (length == buffer.Length)
-                {
-                    Array.Resize(ref buffer, buffer.Length * 2);
-                }
-
-                nint n;
-                fixed (byte* p = &buffer[length])
-                {
-                    n = read(fd, p, buffer.Length - length);
-                }
-
-                if (n > 0)
-                {
-                    length += (int)n;
-                }
-                else if (n == 0)
-                {
-                    return buffer.AsSpan(0, length).ToArray(); // not buffer[..length]: RuntimeHelpers.GetSubArray brings reflection and NativeAOT's type loader into the binary
-                }
-                else if (Errno != EINTR)
+                var n = ReadFully(fd, buffer.AsSpan(length));
+                if (n < 0)
                 {
                     throw new IOException($"read {path}: errno {Errno}");
                 }
+
+                length += n;
+                if (length < buffer.Length)
+                {
+                    return buffer.AsSpan(0, length).ToArray(); // not buffer[..length]: RuntimeHelpers.GetSubArray brings reflection and NativeAOT's type loader into the binary
+                }
+
+                Array.Resize(ref buffer, buffer.Length * 2);
             }
         }
         finally
