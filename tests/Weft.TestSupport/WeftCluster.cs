@@ -105,7 +105,7 @@ public sealed class WeftCluster : IDisposable
 
     /// <summary>
     /// Waits until the cell's agent has applied a table that knows <paramref name="containers"/> (their addresses in
-    /// its <c>local_ips</c>, read from the agent's /state). Until then traffic to them is not yet judged by policy,
+    /// its <c>containers</c> map, read from the agent's /state). Until then traffic to them is not yet judged by policy,
     /// so a test asserting "denied" right after attaching them could see it pass.
     /// </summary>
     public void WaitForEnforcement(string cell, params FabricContainer[] containers) =>
@@ -114,8 +114,9 @@ public sealed class WeftCluster : IDisposable
             var (status, body) = AgentGet(cell, "/state").Result;
             if (status != 200) return false;
             using var doc = JsonDocument.Parse(body);
-            var ips = doc.RootElement.GetProperty("table").GetProperty("local_ips").EnumerateArray().Select(e => e.GetString()).ToHashSet();
-            return containers.All(c => ips.Contains(c.Ip.ToString()));
+            // Elements read "w-010255012002" . 10.255.12.2 : 0x00000001.
+            var known = doc.RootElement.GetProperty("table").GetProperty("containers").EnumerateArray().Select(e => e.GetString()!).ToArray();
+            return containers.All(c => known.Any(e => e.Contains($" . {c.Ip} : ", StringComparison.Ordinal)));
         }, $"the agent on {cell} to enforce for {string.Join(", ", containers.Select(c => c.Name))}",
         () => AgentLogs.TryGetValue(cell, out var log) ? log.ToString() : "");
 

@@ -22,11 +22,9 @@ public sealed class DesiredTable
     public static readonly ImmutableArray<INftSetLike> Sets =
     [
         new NftSet("cells", [NftDataType.Ipv4Addr], NftSetFlags.None, []),
-        new NftMap("src_tag", [NftDataType.Ipv4Addr], [NftDataType.Mark], NftSetFlags.None, []),
+        new NftMap("containers", [NftDataType.IfName, NftDataType.Ipv4Addr], [NftDataType.Mark], NftSetFlags.None, []),
         new NftSet("allow", PolicyKey, NftSetFlags.None, []),
         new NftSet("allow_ranges", PolicyKey, NftSetFlags.Interval, []),
-        new NftSet("local_ips", [NftDataType.Ipv4Addr], NftSetFlags.None, []),
-        new NftSet("veths", [NftDataType.IfName, NftDataType.Ipv4Addr], NftSetFlags.None, []),
         new NftSet("mapped", [NftDataType.InetProto, NftDataType.InetService], NftSetFlags.None, []),
         new NftMap("portmap", [NftDataType.InetProto, NftDataType.InetService], [NftDataType.Ipv4Addr, NftDataType.InetService], NftSetFlags.None, []),
     ];

@@ -14,7 +14,8 @@ namespace Weft.Agent.Policy;
 /// and router metadata ports, and the merged elements they currently produce (two policies may give
 /// the same range, and a range may be merged with a neighbour another policy still needs: a change
 /// re-merges only its own key); reference counts for elements several containers can give
-/// (<c>local_ips</c>, <c>veths</c>, <c>src_tag</c>, <c>cells</c>); the claimants of every host port
+/// (<c>cells</c>); the marks of the containers holding each local address (<c>containers</c> gets
+/// the smallest); the claimants of every host port
 /// (the first container id wins).
 /// </para>
 /// The lists in <see cref="PolicyInputs"/> are read, never kept beyond the next call, except the
@@ -48,8 +49,7 @@ public sealed class IncrementalTable
 
     // Derived elements.
     private readonly Dictionary<uint, int> _cells = [];
-    private readonly Dictionary<uint, int> _localIps = [];
-    private readonly Dictionary<TableElement, int> _srcTags = [];
+    private readonly Dictionary<uint, List<uint>> _marks = []; // local IP → the marks of the valid containers holding it
     private readonly Dictionary<RangeKey, RangeBag> _ranges = [];
     private readonly HashSet<RangeKey> _dirty = [];
     private readonly Dictionary<(byte Proto, ushort Port), List<Claim>> _claims = [];
@@ -62,7 +62,7 @@ public sealed class IncrementalTable
     public IngressRouter? Router => _router;
 
     /// <summary>Number of elements across all sets.</summary>
-    public int ElementCount => _cells.Count + _srcTags.Count + 2 * _localIps.Count + _allowCount + _rangeCount + 2 * _claims.Count;
+    public int ElementCount => _cells.Count + _marks.Count + _allowCount + _rangeCount + 2 * _claims.Count;
 
     /// <summary>What the inputs hold that the table cannot express (as <see cref="PolicyCompiler.Compute"/> counts it).</summary>
     public CompileStats Stats => new()
@@ -100,8 +100,7 @@ public sealed class IncrementalTable
         _router = null;
         _routerPortsTag = 0;
         _cells.Clear();
-        _localIps.Clear();
-        _srcTags.Clear();
+        _marks.Clear();
         _ranges.Clear();
         _dirty.Clear();
         _claims.Clear();
@@ -156,7 +155,7 @@ public sealed class IncrementalTable
         {
             if (!_byApp.TryGetValue(app, out var list)) continue;
             var t = EffectiveTag(app);
-            foreach (var c in list) SetSrcTag(c, t);
+            foreach (var c in list) SetMark(c, (uint)t);
         }
 
         FlushRanges();
@@ -168,7 +167,7 @@ public sealed class IncrementalTable
     {
         var sets = new TableElement[DesiredTable.Sets.Length][];
         sets[(int)TableSet.Cells] = _cells.Keys.Select(TableElement.Address).ToArray();
-        sets[(int)TableSet.SrcTag] = _srcTags.Keys.ToArray();
+        sets[(int)TableSet.Containers] = _marks.Select(kv => TableElement.Container(kv.Key, kv.Value.Min())).ToArray();
         var allow = new List<TableElement>(_allowCount);
         var ranges = new List<TableElement>(_rangeCount);
         foreach (var bag in _ranges.Values)
@@ -177,8 +176,6 @@ public sealed class IncrementalTable
         }
         sets[(int)TableSet.Allow] = allow.ToArray();
         sets[(int)TableSet.AllowRanges] = ranges.ToArray();
-        sets[(int)TableSet.LocalIps] = _localIps.Keys.Select(TableElement.Address).ToArray();
-        sets[(int)TableSet.Veths] = sets[(int)TableSet.LocalIps].ToArray();
         sets[(int)TableSet.Mapped] = _claims.Keys.Select(k => TableElement.Mapped(k.Proto, k.Port)).ToArray();
         sets[(int)TableSet.Portmap] = _claims.Select(kv => PortMap(kv.Key, Winner(kv.Value))).ToArray();
         return new DesiredTable(_cell ?? throw new InvalidOperationException("no inputs yet"), sets);
@@ -339,7 +336,7 @@ public sealed class IncrementalTable
         public LocalContainer C { get; } = c;
         public bool Valid;
         public uint Ip;
-        public int SrcTag; // the tag its src_tag element was given (0: none)
+        public uint Mark; // the mark it holds in _marks (its app's tag; 0: none)
     }
 
     private (List<Container> Gone, List<Container> Arrived) DiffContainers(IReadOnlyList<LocalContainer> list)
@@ -375,11 +372,8 @@ public sealed class IncrementalTable
         _containers[c.Key] = c;
         c.Valid = PolicyCompiler.IsValid(c.C, out c.Ip);
         if (!c.Valid) { _invalidContainers++; return; }
-        if (CollectionsMarshal.GetValueRefOrAddDefault(_localIps, c.Ip, out _)++ == 0)
-        {
-            _changes.Add(TableSet.LocalIps, TableElement.Address(c.Ip));
-            _changes.Add(TableSet.Veths, TableElement.Address(c.Ip));
-        }
+        c.Mark = 0; // the loop over touched apps in Update gives it its app's tag
+        Marks(c.Ip, null, 0);
         ref var list = ref CollectionsMarshal.GetValueRefOrAddDefault(_byApp, c.C.AppId, out _);
         list ??= [];
         list.Add(c);
@@ -404,16 +398,10 @@ public sealed class IncrementalTable
     {
         _containers.Remove(c.Key);
         if (!c.Valid) { _invalidContainers--; return; }
-        if (--CollectionsMarshal.GetValueRefOrNullRef(_localIps, c.Ip) == 0)
-        {
-            _localIps.Remove(c.Ip);
-            _changes.Remove(TableSet.LocalIps, TableElement.Address(c.Ip));
-            _changes.Remove(TableSet.Veths, TableElement.Address(c.Ip));
-        }
+        Marks(c.Ip, c.Mark, null);
         var list = _byApp[c.C.AppId];
         list.Remove(c);
         if (list.Count == 0) _byApp.Remove(c.C.AppId);
-        SetSrcTag(c, 0);
         if (_toApp.TryGetValue(c.C.AppId, out var policies))
         {
             foreach (var (p, n) in policies)
@@ -430,24 +418,30 @@ public sealed class IncrementalTable
         Mappings(c, -1);
     }
 
-    private void SetSrcTag(Container c, int tag)
+    private void SetMark(Container c, uint mark)
     {
-        if (c.SrcTag == tag) return;
-        if (c.SrcTag != 0)
-        {
-            var old = TableElement.SrcTag(c.Ip, (uint)c.SrcTag);
-            if (--CollectionsMarshal.GetValueRefOrNullRef(_srcTags, old) == 0)
-            {
-                _srcTags.Remove(old);
-                _changes.Remove(TableSet.SrcTag, old);
-            }
-        }
-        c.SrcTag = tag;
-        if (tag != 0)
-        {
-            var e = TableElement.SrcTag(c.Ip, (uint)tag);
-            if (CollectionsMarshal.GetValueRefOrAddDefault(_srcTags, e, out _)++ == 0) _changes.Add(TableSet.SrcTag, e);
-        }
+        if (c.Mark == mark) return;
+        Marks(c.Ip, c.Mark, mark);
+        c.Mark = mark;
+    }
+
+    /// <summary>
+    /// One container holding <paramref name="ip"/> changes its mark from <paramref name="old"/> to
+    /// <paramref name="now"/> (null: it arrives / leaves). The <c>containers</c> element of the address
+    /// carries the smallest mark of its holders (normally one), as <see cref="PolicyCompiler"/> does.
+    /// </summary>
+    private void Marks(uint ip, uint? old, uint? now)
+    {
+        ref var list = ref CollectionsMarshal.GetValueRefOrAddDefault(_marks, ip, out _);
+        list ??= [];
+        uint? before = list.Count == 0 ? null : list.Min();
+        if (old is { } o) list.Remove(o);
+        if (now is { } n) list.Add(n);
+        uint? after = list.Count == 0 ? null : list.Min();
+        if (list.Count == 0) _marks.Remove(ip);
+        if (before == after) return;
+        if (before is { } b) _changes.Remove(TableSet.Containers, TableElement.Container(ip, b));
+        if (after is { } a) _changes.Add(TableSet.Containers, TableElement.Container(ip, a));
     }
 
     private void RouterPorts(Container c, int tag, int d)

@@ -90,17 +90,17 @@ public static class NftScript
             table inet weft {
               chain prerouting {
                 type filter hook prerouting priority raw; policy accept;
-                udp dport {{c.VxlanPort}} jump underlay
                 iifname "{{v}}" jump from_container
-              }
-              chain underlay {
-                ip saddr != @cells fib daddr type local drop
-                notrack
+                udp dport {{c.VxlanPort}} jump underlay
               }
               chain from_container {
-                meta nfproto != ipv4 drop
-                iifname . ip saddr != @veths drop
-                meta mark set ip saddr map @src_tag
+                meta mark set iifname . ip saddr map @containers accept
+                drop
+              }
+              chain underlay {
+                ip saddr @cells notrack accept
+                fib daddr type local drop
+                notrack
               }
               chain output {
                 type filter hook output priority raw; policy accept;

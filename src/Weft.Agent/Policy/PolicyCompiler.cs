@@ -41,19 +41,20 @@ public static class PolicyCompiler
         var router = ResolveRouter(inputs.Router, valid);
         if (router is not null) tagOf.TryAdd(router.AppId, router.Tag);
 
-        var srcTag = new List<TableElement>();
-        var localIps = new List<TableElement>();
+        var markOf = new Dictionary<uint, uint>(); // container IP → the mark its packets carry
         var mapped = new List<TableElement>();
         var portmap = new List<TableElement>();
         var byApp = new Dictionary<string, List<(LocalContainer C, uint Ip)>>(StringComparer.Ordinal);
         var seenHostPorts = new HashSet<(byte, int)>();
         foreach (var c in inputs.Containers.OrderBy(c => c.ContainerId, StringComparer.Ordinal).ThenBy(c => c.IfName, StringComparer.Ordinal))
         {
-            // The veth name goes into the anti-spoofing set: only the exact name weft-cni derives
-            // from the IP (never a quote, a wildcard or an over-long name).
+            // The veth name goes into the containers map (anti-spoofing): only the exact name weft-cni
+            // derives from the IP (never a quote, a wildcard or an over-long name).
             if (!IsValid(c, out var ip)) { stats.SkippedContainers++; continue; }
-            localIps.Add(TableElement.Address(ip));
-            if (tagOf.TryGetValue(c.AppId, out var tag)) srcTag.Add(TableElement.SrcTag(ip, (uint)tag));
+            var mark = tagOf.TryGetValue(c.AppId, out var tag) ? (uint)tag : 0;
+            // Two records with one address (a stale record): the smallest mark, whatever their order.
+            ref var m = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(markOf, ip, out var known);
+            if (!known || mark < m) m = mark;
             if (!byApp.TryGetValue(c.AppId, out var list)) byApp[c.AppId] = list = [];
             list.Add((c, ip));
             foreach (var pm in c.PortMappings)
@@ -108,11 +109,9 @@ public static class PolicyCompiler
 
         var sets = new TableElement[DesiredTable.Sets.Length][];
         sets[(int)TableSet.Cells] = cells.ToArray();
-        sets[(int)TableSet.SrcTag] = srcTag.ToArray();
+        sets[(int)TableSet.Containers] = markOf.Select(kv => TableElement.Container(kv.Key, kv.Value)).ToArray();
         sets[(int)TableSet.Allow] = allow.ToArray();
         sets[(int)TableSet.AllowRanges] = allowRanges.ToArray();
-        sets[(int)TableSet.LocalIps] = localIps.ToArray();
-        sets[(int)TableSet.Veths] = localIps.ToArray(); // the veth name is derived from the IP
         sets[(int)TableSet.Mapped] = mapped.ToArray();
         sets[(int)TableSet.Portmap] = portmap.ToArray();
         return new DesiredTable(inputs.Cell, sets);

@@ -11,16 +11,12 @@ public enum TableSet
 {
     /// <summary><c>cells</c>: underlay IPs of cells holding leases.</summary>
     Cells,
-    /// <summary><c>src_tag</c>: local container IP → its app's tag.</summary>
-    SrcTag,
+    /// <summary><c>containers</c>: (host veth, the only source IP it may use) → the mark its packets carry (its app's tag; 0 when the app has none).</summary>
+    Containers,
     /// <summary><c>allow</c>: (tag, local IP, protocol, port).</summary>
     Allow,
     /// <summary><c>allow_ranges</c>: (tag, local IP, protocol, port range), interval set.</summary>
     AllowRanges,
-    /// <summary><c>local_ips</c>: local container IPs.</summary>
-    LocalIps,
-    /// <summary><c>veths</c>: host veth → the only source IP it may use.</summary>
-    Veths,
     /// <summary><c>mapped</c>: (protocol, host port) of port mappings.</summary>
     Mapped,
     /// <summary><c>portmap</c>: (protocol, host port) → (container IP, container port).</summary>
@@ -32,8 +28,8 @@ public enum TableSet
 /// allocation, and a stable order (numeric: addresses in address order, ports in port order). Which
 /// fields it holds depends on the set it belongs to (the set is not part of the element):
 /// <list type="table">
-/// <item><term>cells, local_ips, veths</term><description>Lo = IPv4 address (veths: the veth name is derived from it, <see cref="PolicyCompiler.HostVethName"/>)</description></item>
-/// <item><term>src_tag</term><description>Hi = IPv4 address, Lo = mark</description></item>
+/// <item><term>cells</term><description>Lo = IPv4 address</description></item>
+/// <item><term>containers</term><description>Hi = IPv4 address, Lo = mark (the veth name is derived from the address, <see cref="PolicyCompiler.HostVethName"/>)</description></item>
 /// <item><term>allow, allow_ranges</term><description>Hi = mark &lt;&lt; 32 | IPv4, Lo = protocol &lt;&lt; 32 | first port &lt;&lt; 16 | last port</description></item>
 /// <item><term>mapped</term><description>Lo = protocol &lt;&lt; 16 | host port</description></item>
 /// <item><term>portmap</term><description>Hi = protocol &lt;&lt; 16 | host port, Lo = IPv4 &lt;&lt; 16 | container port</description></item>
@@ -45,7 +41,7 @@ public readonly record struct TableElement(ulong Hi, ulong Lo) : IComparable<Tab
 {
     public static TableElement Address(uint ip) => new(0, ip);
 
-    public static TableElement SrcTag(uint ip, uint mark) => new(ip, mark);
+    public static TableElement Container(uint ip, uint mark) => new(ip, mark);
 
     public static TableElement Policy(uint mark, uint ip, byte proto, ushort first, ushort last) =>
         new((ulong)mark << 32 | ip, (ulong)proto << 32 | (ulong)first << 16 | last);
@@ -115,15 +111,11 @@ public static class TableElements
         switch (set)
         {
             case TableSet.Cells:
-            case TableSet.LocalIps:
                 BinaryPrimitives.WriteUInt32BigEndian(key, (uint)e.Lo);
                 break;
-            case TableSet.Veths:
-                Encoding.ASCII.GetBytes(PolicyCompiler.HostVethName((uint)e.Lo), key);
-                BinaryPrimitives.WriteUInt32BigEndian(key[16..], (uint)e.Lo);
-                break;
-            case TableSet.SrcTag:
-                BinaryPrimitives.WriteUInt32BigEndian(key, (uint)e.Hi);
+            case TableSet.Containers:
+                Encoding.ASCII.GetBytes(PolicyCompiler.HostVethName((uint)e.Hi), key);
+                BinaryPrimitives.WriteUInt32BigEndian(key[16..], (uint)e.Hi);
                 MemoryMarshal.Write(value, (uint)e.Lo); // mark: host order
                 break;
             case TableSet.Allow:
@@ -170,22 +162,18 @@ public static class TableElements
         switch (set)
         {
             case TableSet.Cells:
-            case TableSet.LocalIps:
                 e = TableElement.Address(BinaryPrimitives.ReadUInt32BigEndian(key));
                 return true;
-            case TableSet.Veths:
+            case TableSet.Containers:
             {
                 var ip = BinaryPrimitives.ReadUInt32BigEndian(key[16..]);
                 Span<byte> want = stackalloc byte[16];
                 want.Clear();
                 Encoding.ASCII.GetBytes(PolicyCompiler.HostVethName(ip), want);
                 if (!key[..16].SequenceEqual(want)) return false;
-                e = TableElement.Address(ip);
+                e = TableElement.Container(ip, MemoryMarshal.Read<uint>(value));
                 return true;
             }
-            case TableSet.SrcTag:
-                e = TableElement.SrcTag(BinaryPrimitives.ReadUInt32BigEndian(key), MemoryMarshal.Read<uint>(value));
-                return true;
             case TableSet.Allow:
             {
                 var port = BinaryPrimitives.ReadUInt16BigEndian(key[12..]);
@@ -212,9 +200,8 @@ public static class TableElements
     /// <summary>The element in Weft.Linux.Nft's model (for nft text: the libnftables fallback and golden files).</summary>
     public static NftElement ToNft(TableSet set, TableElement e) => set switch
     {
-        TableSet.Cells or TableSet.LocalIps => NftElement.Of(NftValue.Ipv4((uint)e.Lo)),
-        TableSet.Veths => NftElement.Of(NftValue.IfName(PolicyCompiler.HostVethName((uint)e.Lo)), NftValue.Ipv4((uint)e.Lo)),
-        TableSet.SrcTag => NftElement.Map(NftValue.Ipv4((uint)e.Hi), NftValue.Mark((uint)e.Lo)),
+        TableSet.Cells => NftElement.Of(NftValue.Ipv4((uint)e.Lo)),
+        TableSet.Containers => new NftElement([NftValue.IfName(PolicyCompiler.HostVethName((uint)e.Hi)), NftValue.Ipv4((uint)e.Hi)], [NftValue.Mark((uint)e.Lo)]),
         TableSet.Allow => NftElement.Of(NftValue.Mark((uint)(e.Hi >> 32)), NftValue.Ipv4((uint)e.Hi), NftValue.Protocol((byte)(e.Lo >> 32)), NftValue.Port((ushort)(e.Lo >> 16))),
         TableSet.AllowRanges => NftElement.Of(NftValue.Mark((uint)(e.Hi >> 32)), NftValue.Ipv4((uint)e.Hi), NftValue.Protocol((byte)(e.Lo >> 32)),
             NftValue.PortRange((ushort)(e.Lo >> 16), (ushort)e.Lo)),
@@ -242,12 +229,11 @@ public static class TableElements
     }
 
     /// <summary>nft text of the element: <c>0x00000003 . 10.255.12.2 . tcp . 8080-8085</c> (allow_ranges
-    /// always as a range), <c>10.255.12.3 : 0x00000001</c>, <c>"w-010255012002" . 10.255.12.2</c>.</summary>
+    /// always as a range), <c>"w-010255012002" . 10.255.12.2 : 0x00000001</c>.</summary>
     public static string Text(TableSet set, TableElement e) => set switch
     {
-        TableSet.Cells or TableSet.LocalIps => Ip((uint)e.Lo),
-        TableSet.Veths => $"\"{PolicyCompiler.HostVethName((uint)e.Lo)}\" . {Ip((uint)e.Lo)}",
-        TableSet.SrcTag => $"{Ip((uint)e.Hi)} : {PolicyCompiler.Mark((uint)e.Lo)}",
+        TableSet.Cells => Ip((uint)e.Lo),
+        TableSet.Containers => $"\"{PolicyCompiler.HostVethName((uint)e.Hi)}\" . {Ip((uint)e.Hi)} : {PolicyCompiler.Mark((uint)e.Lo)}",
         TableSet.Allow => $"{PolicyCompiler.Mark((uint)(e.Hi >> 32))} . {Ip((uint)e.Hi)} . {Proto((byte)(e.Lo >> 32))} . {(ushort)(e.Lo >> 16)}",
         TableSet.AllowRanges => $"{PolicyCompiler.Mark((uint)(e.Hi >> 32))} . {Ip((uint)e.Hi)} . {Proto((byte)(e.Lo >> 32))} . {(ushort)(e.Lo >> 16)}-{(ushort)e.Lo}",
         TableSet.Mapped => $"{Proto((byte)(e.Lo >> 16))} . {(ushort)e.Lo}",

@@ -48,8 +48,7 @@ public sealed class ContainerRecordTests : IDisposable
 
         var t = PolicyCompiler.Compute(Samples.Inputs([policy], good, bad), stats);
 
-        Assert.Equal(["\"w-010255012002\" . 10.255.12.2"], t.Text["veths"]);
-        Assert.Equal(["10.255.12.2"], t.Text["local_ips"]);
+        Assert.Equal(["\"w-010255012002\" . 10.255.12.2 : 0x00000002"], t.Text["containers"]);
         Assert.Equal(["tcp . 61001 : 10.255.12.2 . 8080"], t.Text["portmap"]);
         Assert.DoesNotContain(t.Text["allow"], e => e.Contains("10.255.12.3", StringComparison.Ordinal));
         Assert.Single(t.Text["allow"]);

@@ -64,7 +64,7 @@ public sealed class RegistryReportTests : IDisposable
             runner.Release();
             await Until(() => !runner.Holding && agent.PolicyIdle && agent.RegistryIdle, "the agent to settle", run);
             Assert.Equal(["a", "b"], cp.LastReport() ?? []);
-            Assert.Contains("10.255.12.3", agent.AppliedTable!.Text["local_ips"]);
+            Assert.Contains(agent.AppliedTable!.Text["containers"], e => e.Contains(" . 10.255.12.3 : ", StringComparison.Ordinal));
             Assert.Matches(@"(?m)^weft_agent_container_events_total [1-9]", agent.Metrics.Render()); // exposed on /metrics
         }
         finally

@@ -38,9 +38,35 @@ public class IncrementalTableTests
         Assert.True(t.Update(Inputs([same], Container("c1", "10.255.12.2", "backend"))).IsEmpty);
         // The last one goes: the element, and the backend's tag (no policy names it any more).
         Assert.Equal(
-            "delete element inet weft src_tag { 10.255.12.2 : 0x00000002 }\n" +
-            "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080 }\n",
+            "delete element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000002 }\n" +
+            "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080 }\n" +
+            "add element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000000 }\n",
             t.Update(Inputs([], Container("c1", "10.255.12.2", "backend"))).ToString());
+    }
+
+    [Fact]
+    public void Two_records_with_one_address_give_one_element_with_the_smaller_mark_whatever_their_order()
+    {
+        // A stale record (its container gone without a CNI DEL) and a new container at the same address:
+        // one key in the containers map can hold one mark. The smaller wins, in both computations, and
+        // the element follows when either record goes or its app's tag changes.
+        var stale = Container("old", "10.255.12.2", "worker");   // tag 3
+        var fresh = Container("new", "10.255.12.2", "frontend"); // tag 1
+        foreach (var order in new[] { new[] { stale, fresh }, [fresh, stale] })
+        {
+            var full = PolicyCompiler.Compute(Inputs([P1, P2], order));
+            Assert.Equal(["\"w-010255012002\" . 10.255.12.2 : 0x00000001"], full.Text["containers"]);
+            var t = new IncrementalTable();
+            t.Rebuild(Inputs([P1, P2], order));
+            Assert.True(t.ToTable().SameElements(full));
+        }
+        var inc = new IncrementalTable();
+        inc.Rebuild(Inputs([P1, P2], stale, fresh));
+        Assert.Equal(
+            "delete element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000001 }\n" +
+            "add element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000003 }\n",
+            inc.Update(Inputs([P1, P2], stale)).ToString());
+        Assert.True(inc.Update(Inputs([P1, P2], stale)).IsEmpty);
     }
 
     [Fact]
@@ -50,10 +76,8 @@ public class IncrementalTableTests
         t.Rebuild(Inputs([P1, P2], Container("c1", "10.255.12.2", "backend")));
         var delta = t.Update(Inputs([P1, P2], Container("c1", "10.255.12.2", "backend"), Container("c9", "10.255.12.9", "backend")));
         Assert.Equal(
-            "add element inet weft src_tag { 10.255.12.9 : 0x00000002 }\n" +
-            "add element inet weft allow { 0x00000001 . 10.255.12.9 . tcp . 8080, 0x00000003 . 10.255.12.9 . tcp . 9000 }\n" +
-            "add element inet weft local_ips { 10.255.12.9 }\n" +
-            "add element inet weft veths { \"w-010255012009\" . 10.255.12.9 }\n", delta.ToString());
+            "add element inet weft containers { \"w-010255012009\" . 10.255.12.9 : 0x00000002 }\n" +
+            "add element inet weft allow { 0x00000001 . 10.255.12.9 . tcp . 8080, 0x00000003 . 10.255.12.9 . tcp . 9000 }\n", delta.ToString());
     }
 
     [Fact]

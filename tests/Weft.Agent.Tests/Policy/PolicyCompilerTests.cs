@@ -38,7 +38,7 @@ public class PolicyCompilerTests
         var t = PolicyCompiler.Compute(Inputs(Policies, Container("c2", "10.255.12.3", "frontend")));
         Assert.Empty(t.Text["allow"]);
         Assert.Empty(t.Text["allow_ranges"]);
-        Assert.Equal(["10.255.12.3 : 0x00000001"], t.Text["src_tag"]);
+        Assert.Equal(["\"w-010255012003\" . 10.255.12.3 : 0x00000001"], t.Text["containers"]);
     }
 
     [Fact]
@@ -99,8 +99,9 @@ public class NftDeltaTests
         var before = PolicyCompiler.Compute(Inputs([P1, P2], Container("c1", "10.255.12.2", "backend"), Container("w", "10.255.12.5", "worker")));
         var after = PolicyCompiler.Compute(Inputs([P1], Container("c1", "10.255.12.2", "backend"), Container("w", "10.255.12.5", "worker")));
         Assert.Equal(
-            "delete element inet weft src_tag { 10.255.12.5 : 0x00000003 }\n" +
-            "delete element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n",
+            "delete element inet weft containers { \"w-010255012005\" . 10.255.12.5 : 0x00000003 }\n" +
+            "delete element inet weft allow { 0x00000003 . 10.255.12.2 . tcp . 9000 }\n" +
+            "add element inet weft containers { \"w-010255012005\" . 10.255.12.5 : 0x00000000 }\n",
             NftScript.Delta(before, after).ToString());
     }
 
@@ -165,14 +166,14 @@ public class NftDeltaTests
             }
         }
         Assert.Equal(["0x00000001 . 10.255.12.2 . tcp . 8080-8085"], t.Text["allow_ranges"]);
-        Assert.Equal(["\"w-010255012002\" . 10.255.12.2", "\"w-010255012005\" . 10.255.12.5"], t.Text["veths"]);
+        Assert.Equal(["\"w-010255012002\" . 10.255.12.2 : 0x00000002", "\"w-010255012005\" . 10.255.12.5 : 0x00000003"], t.Text["containers"]);
         Assert.Equal(["tcp . 61012 : 10.255.12.2 . 8080"], t.Text["portmap"]);
         // The kernel reports a one-port interval as the port: the same element as the range.
         var allowRanges = TableSet.AllowRanges;
         Assert.True(TableElements.TryFromNft(allowRanges, NftElement.Of(NftValue.Mark(1), NftValue.Address(IPAddress.Parse("10.255.12.2")), NftValue.Udp, NftValue.Port(53)), out var one));
         Assert.Equal("0x00000001 . 10.255.12.2 . udp . 53-53", TableElements.Text(allowRanges, one));
         // A veth name the agent would not write is not one of its elements (a resync deletes it).
-        Assert.False(TableElements.TryFromNft(TableSet.Veths, NftElement.Of(NftValue.IfName("w-010255012003"), NftValue.Address(IPAddress.Parse("10.255.12.2"))), out _));
+        Assert.False(TableElements.TryFromNft(TableSet.Containers, new NftElement([NftValue.IfName("w-010255012003"), NftValue.Address(IPAddress.Parse("10.255.12.2"))], [NftValue.Mark(1)]), out _));
     }
 
     [Fact]
@@ -215,7 +216,7 @@ public class NftDeltaTests
         ], t.Text["allow"]);
         Assert.Empty(t.Text["allow_ranges"]);
         Assert.Equal(2, stats.SkippedPorts); // 0 and 70000
-        Assert.Empty(t.Text["src_tag"]); // no router container here, no policies
+        Assert.All(t.Text["containers"], e => Assert.EndsWith(" : 0x00000000", e)); // no router container here, no policies: no marks
     }
 
     [Fact]
@@ -233,7 +234,7 @@ public class NftDeltaTests
         var t = PolicyCompiler.Compute(Inputs([],
             Container("r1", "10.255.12.9", "INGRESS_ROUTER"),
             Container("c2", "10.255.12.3", "frontend")) with { Router = new IngressRouter("INGRESS_ROUTER", 0x00ff) });
-        Assert.Equal(["10.255.12.9 : 0x000000ff"], t.Text["src_tag"]);
+        Assert.Equal(["\"w-010255012003\" . 10.255.12.3 : 0x00000000", "\"w-010255012009\" . 10.255.12.9 : 0x000000ff"], t.Text["containers"]);
     }
 
     [Fact]

@@ -279,6 +279,14 @@ public sealed class EnforcementTests : IDisposable
         var (text, from) = await Probe.ReceiveUdpFrom(rx);
         Assert.Equal("out", text);
         Assert.Equal(_cell.UnderlayIp, from);
+
+        // A container's datagrams to the VXLAN port are its own traffic, not the cell's tunnel: they are
+        // tracked and masqueraded like any other (the underlay's notrack is for what the host sends and receives).
+        using var rx4789 = Probe.UdpListen(outside, 4789);
+        Probe.SendUdp(tx, IPAddress.Parse("198.18.0.60"), 4789, "vxlan-port");
+        var (text4789, from4789) = await Probe.ReceiveUdpFrom(rx4789);
+        Assert.Equal("vxlan-port", text4789);
+        Assert.Equal(_cell.UnderlayIp, from4789);
     }
 
     [RootFact]
@@ -311,6 +319,28 @@ public sealed class EnforcementTests : IDisposable
     }
 
     [RootFact]
+    public async Task A_stale_record_at_a_containers_address_does_not_stop_the_table_from_applying()
+    {
+        // weft-cni's record of a container that is gone (no CNI DEL) names the address IPAM has since
+        // given the frontend. Each app has a tag, and the containers map can hold one mark per key: the
+        // smaller wins, and the kernel takes the table (two marks for one key would fail the transaction).
+        var stale = new LocalContainer("gone", "eth0", _frontend.Ip, _frontend.HostVeth, "backend", []);
+        var inputs = new PolicyInputs(new CellSkeleton(_cell.UnderlayIp, IPNetwork.Parse("10.255.0.0/16")), [Tcp],
+        [
+            new LocalContainer("a", "eth0", _backend.Ip, _backend.HostVeth, "backend", []),
+            new LocalContainer("b", "eth0", _frontend.Ip, _frontend.HostVeth, "frontend", []),
+            stale,
+        ], [_cell.UnderlayIp]);
+        var r = _nft.Apply(PolicyCompiler.Compute(inputs));
+        Assert.Null(r.DeltaError);
+        var marks = _runner.Context.ListElements(NftFamily.Inet, "weft", "containers")
+            .Where(e => e.Key[1].Equals(NftValue.Address(_frontend.Ip))).Select(e => e.Value![0]).ToArray();
+        Assert.Equal([NftValue.Mark(1)], marks); // frontend 1 < backend 2
+        using var l = Probe.Listen(_backend.Ns, 8080);
+        Assert.True(await Probe.CanConnect(_frontend.Ns, _backend.Ip, 8080)); // sends as the frontend
+    }
+
+    [RootFact]
     public void The_kernel_refusing_a_delta_leads_to_reading_the_table_back_and_repairing_it()
     {
         _nft.Apply(Table(Tcp));
@@ -319,7 +349,7 @@ public sealed class EnforcementTests : IDisposable
         var r = _nft.Apply(Table());
         Assert.NotNull(r.DeltaError);
         Assert.Equal(NftApplyKind.Delta, r.Kind);
-        Assert.Empty(_runner.Context.ListElements(NftFamily.Inet, "weft", "src_tag"));
+        Assert.All(_runner.Context.ListElements(NftFamily.Inet, "weft", "containers"), e => Assert.Equal(NftValue.Mark(0), e.Value![0])); // no policy: no tags
         Assert.Equal(NftApplyKind.Delta, _nft.Apply(Table(Tcp)).Kind);
         Assert.Single(_runner.Context.ListElements(NftFamily.Inet, "weft", "allow_ranges"));
     }

@@ -17,6 +17,7 @@ public class NftNetlinkTests
         new NftSet("exact", Policy, NftSetFlags.None, []),
         new NftSet("ranges", Policy, NftSetFlags.Interval, []),
         new NftSet("veths", [NftDataType.IfName, NftDataType.Ipv4Addr], NftSetFlags.None, []),
+        new NftMap("veth_marks", [NftDataType.IfName, NftDataType.Ipv4Addr], [NftDataType.Mark], NftSetFlags.None, []),
         new NftMap("portmap", [NftDataType.InetProto, NftDataType.InetService], [NftDataType.Ipv4Addr, NftDataType.InetService], NftSetFlags.None, []),
         new NftSet("v6", [NftDataType.Ipv6Addr], NftSetFlags.None, []),
     ];
@@ -38,6 +39,8 @@ public class NftNetlinkTests
         ["ranges"] = [NftElement.Of(NftValue.Mark(1), Ip("10.255.12.2"), NftValue.Tcp, NftValue.PortRange(8000, 9000)),
                       NftElement.Of(NftValue.Mark(1), Ip("10.255.12.2"), NftValue.Udp, NftValue.Port(5353))],
         ["veths"] = [NftElement.Of(NftValue.IfName("w-010255012002"), Ip("10.255.12.2"))],
+        ["veth_marks"] = [new NftElement([NftValue.IfName("w-010255012002"), Ip("10.255.12.2")], [NftValue.Mark(7)]),
+                          new NftElement([NftValue.IfName("w-010255012003"), Ip("10.255.12.3")], [NftValue.Mark(0)])],
         ["portmap"] = [new NftElement([NftValue.Tcp, NftValue.Port(61012)], [Ip("10.255.12.2"), NftValue.Port(8080)])],
         ["v6"] = [NftElement.Of(Ip("fd00::1"))],
     };
