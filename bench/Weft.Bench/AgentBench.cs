@@ -30,7 +30,7 @@ public static class AgentBench
         var sizes = Opt(args, "--sizes", "10000,50000").Split(',').Select(int.Parse).ToArray();
         var policies = int.Parse(Opt(args, "--policies", "120"), CultureInfo.InvariantCulture);
         if (what is "all" or "nft") NftApply(sizes);
-        if (what is "all" or "throughput") Throughput(int.Parse(Opt(args, "--rounds", "15"), CultureInfo.InvariantCulture), int.Parse(Opt(args, "--seconds", "2"), CultureInfo.InvariantCulture));
+        if (what is "all" or "throughput") Throughput(int.Parse(Opt(args, "--rounds", "15"), CultureInfo.InvariantCulture), int.Parse(Opt(args, "--seconds", "2"), CultureInfo.InvariantCulture), args.Contains("--profile"));
         if (what is "all" or "propagation") Propagation(policies);
         return 0;
     }
@@ -233,9 +233,9 @@ public static class AgentBench
 
     // ---------------------------------------------------------------- throughput
 
-    private static void Throughput(int rounds, int seconds)
+    private static void Throughput(int rounds, int seconds, bool profile)
     {
-        Console.WriteLine($"== TCP throughput between containers on two cells (iperf3, {seconds} s runs, {rounds} interleaved rounds)");
+        Console.WriteLine($"== TCP throughput between containers on two cells (iperf3, {seconds} s runs, {rounds} interleaved rounds, the order rotating)");
         using var fabric = new CellFabric();
         var overlay = IPNetwork.Parse("10.255.0.0/16");
         var cellA = fabric.AddCell("ta", "198.18.0.11");
@@ -297,13 +297,19 @@ public static class AgentBench
             ("weft, 0 policies (+1 allowing iperf)", () => { Reference(false); dpA.Nft.Apply(t0A); dpB.Nft.Apply(t0B); }, []),
             ("weft, 10,000 policies", () => { Reference(false); dpA.Nft.Apply(t10A); dpB.Nft.Apply(t10B); }, []),
         };
-        // Interleaved rounds (the machine is shared): medians per mode.
+        // Interleaved rounds (the machine is shared): medians per mode. Each round starts one mode
+        // later than the one before, so no mode always runs first or right after another's setup.
+        var windows = new List<(int Mode, long Start, long End)>();
+        using var perf = profile ? CpuProfile.Start() : null;
         for (var round = 0; round < rounds; round++)
         {
-            foreach (var m in modes)
+            for (var k = 0; k < modes.Length; k++)
             {
-                m.Setup();
-                m.Bps.Add(Measure());
+                var i = (round + k) % modes.Length;
+                modes[i].Setup();
+                var start = Stopwatch.GetTimestamp();
+                modes[i].Bps.Add(Measure());
+                windows.Add((i, start, Stopwatch.GetTimestamp()));
             }
         }
         dpA.Nft.Delete();
@@ -337,6 +343,132 @@ public static class AgentBench
         }
         Console.WriteLine("target: with 10,000 policies >= 90% of plain VXLAN");
         iperf.Kill();
+        if (perf is not null)
+        {
+            var shares = perf.Stop(windows);
+            Console.WriteLine("  CPU in netfilter and in route lookups (perf, all CPUs, 499 Hz; share of the non-idle samples in each mode's runs):");
+            for (var i = 0; i < modes.Length; i++)
+            {
+                var c = shares[i];
+                Console.WriteLine($"  {modes[i].Label,-40} netfilter {c.Share(c.Netfilter),5:F2}%  (rule evaluation {c.Share(c.Rules):F2}, conntrack {c.Share(c.Conntrack):F2}, nat {c.Share(c.Nat):F2}, hook walk and other {c.Share(c.Hooks):F2})   route lookups {c.Share(c.Routing),5:F2}%   idle {100.0 * c.Idle / Math.Max(1, c.Total):F1}%, {c.Total} samples");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A system-wide <c>perf record</c> (kernel symbols, CLOCK_MONOTONIC timestamps, the clock of
+    /// <see cref="Stopwatch.GetTimestamp"/> on Linux) running while the modes are measured; its samples
+    /// are then attributed to the mode whose run they fall in and sorted by kernel function into
+    /// netfilter's parts. Less noisy than throughput on a shared VM (within about ±0.5 points from run
+    /// to run here): it compares shares of the work done in the same seconds, not the speed of the
+    /// machine at that moment.
+    /// </summary>
+    private sealed class CpuProfile : IDisposable
+    {
+        private readonly Process _perf;
+        private readonly string _file;
+
+        private CpuProfile(Process perf, string file) => (_perf, _file) = (perf, file);
+
+        public static CpuProfile? Start()
+        {
+            var file = Path.Combine(Path.GetTempPath(), $"weft-bench-perf-{Environment.ProcessId}.data");
+            var psi = new ProcessStartInfo("perf") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { "record", "-a", "-F", "499", "-k", "CLOCK_MONOTONIC", "-o", file }) psi.ArgumentList.Add(a);
+            try
+            {
+                var p = Process.Start(psi)!;
+                p.OutputDataReceived += (_, _) => { };
+                p.ErrorDataReceived += (_, _) => { };
+                p.BeginOutputReadLine();
+                p.BeginErrorReadLine();
+                return new CpuProfile(p, file);
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                Console.WriteLine("  --profile: perf is not installed (apt-get install linux-perf); measuring without it");
+                return null;
+            }
+        }
+
+        public sealed class Counts
+        {
+            public long Total, Idle, Rules, Conntrack, Nat, Hooks, Netfilter, Routing;
+
+            public double Share(long n) => 100.0 * n / Math.Max(1, Total - Idle);
+        }
+
+        /// <summary>Ends perf (SIGINT, so it writes its file) and counts its samples per mode.</summary>
+        public Counts[] Stop(List<(int Mode, long Start, long End)> windows)
+        {
+            if (!_perf.HasExited) CellFabric.Run("kill", $"-INT {_perf.Id}");
+            _perf.WaitForExit(30_000);
+            var counts = Enumerable.Range(0, windows.Max(w => w.Mode) + 1).Select(_ => new Counts()).ToArray();
+            var psi = new ProcessStartInfo("perf") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { "script", "-i", _file, "-F", "time,ip,sym" }) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            p.ErrorDataReceived += (_, _) => { };
+            p.BeginErrorReadLine();
+            var sorted = windows.OrderBy(w => w.Start).ToArray();
+            var w = 0;
+            while (p.StandardOutput.ReadLine() is { } line)
+            {
+                // "35088.679801:  ffffffff821ef72b pv_native_safe_halt"
+                var colon = line.IndexOf(':');
+                if (colon < 0 || !double.TryParse(line.AsSpan(0, colon), NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)) continue;
+                var t = (long)(seconds * Stopwatch.Frequency);
+                while (w < sorted.Length && sorted[w].End < t) w++;
+                if (w == sorted.Length) break;
+                if (t < sorted[w].Start) continue;
+                var sym = line[(line.LastIndexOf(' ') + 1)..];
+                var c = counts[sorted[w].Mode];
+                c.Total++;
+                if (sym.EndsWith("safe_halt", StringComparison.Ordinal) || sym is "default_idle" or "poll_idle" or "intel_idle") c.Idle++;
+                else if (IsRouting(sym)) c.Routing++;
+                else if (Category(sym) is { } k)
+                {
+                    c.Netfilter++;
+                    switch (k)
+                    {
+                        case 'r': c.Rules++; break;
+                        case 'c': c.Conntrack++; break;
+                        case 'n': c.Nat++; break;
+                        default: c.Hooks++; break;
+                    }
+                }
+            }
+            p.WaitForExit();
+            return counts;
+        }
+
+        /// <summary>
+        /// Route lookups (input and output, FIB, the source-address check, xfrm): not netfilter, but
+        /// where a table can add work outside its hooks. VXLAN keeps the route to a remote VTEP in a
+        /// cache that it does not use for a packet carrying a mark (ip_tunnel_dst_cache_usable), so every
+        /// marked packet pays a full output route lookup.
+        /// </summary>
+        private static bool IsRouting(string sym) =>
+            sym.StartsWith("ip_route_", StringComparison.Ordinal) || sym.StartsWith("fib_", StringComparison.Ordinal) || sym.StartsWith("__fib_", StringComparison.Ordinal)
+            || sym is "__ip_dev_find" or "xfrm_lookup_with_ifid" or "xfrm_lookup_route";
+
+        /// <summary>r: nf_tables rule evaluation; c: conntrack; n: NAT; h: the hook walk; null: not netfilter.</summary>
+        private static char? Category(string sym)
+        {
+            if (sym.StartsWith("nft_", StringComparison.Ordinal) || sym.StartsWith("__nft_", StringComparison.Ordinal)) return 'r';
+            if (sym.StartsWith("nf_nat", StringComparison.Ordinal) || sym.StartsWith("__nf_nat", StringComparison.Ordinal)) return 'n';
+            if (sym.Contains("conntrack", StringComparison.Ordinal) || sym.StartsWith("nf_ct_", StringComparison.Ordinal) || sym.StartsWith("__nf_ct_", StringComparison.Ordinal)
+                || sym is "tcp_in_window" or "nf_confirm") return 'c';
+            if (sym.StartsWith("nf_", StringComparison.Ordinal) || sym.StartsWith("__nf_", StringComparison.Ordinal)) return 'h';
+            return null;
+        }
+
+        public void Dispose()
+        {
+            try { if (!_perf.HasExited) { CellFabric.Run("kill", $"-INT {_perf.Id}"); _perf.WaitForExit(30_000); } } catch (InvalidOperationException) { }
+            _perf.Dispose();
+            File.Delete(_file);
+            File.Delete(_file + ".old");
+        }
     }
 
     // ---------------------------------------------------------------- propagation

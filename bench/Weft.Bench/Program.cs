@@ -16,7 +16,7 @@ static int Usage()
           nft [--elements 10000] [--runs 200]   libnftables vs spawned nft: set-element change; full rebuild of 10k/50k sets
           cni [--runs 60]   weft-cni ADD/DEL latency vs the reference ptp + host-local, and weft-cni's peak RSS
           server [--engine sqlite|postgres|both] [--policies 60000] [--apps 20000] [--clients 100] [--seconds 5] [--ids-per-read 5]   weft-server at CF's validated scale
-          agent [nft|throughput|propagation] [--sizes 10000,50000] [--policies 120] [--rounds 15] [--seconds 2]
+          agent [nft|throughput|propagation] [--sizes 10000,50000] [--policies 120] [--rounds 15] [--seconds 2] [--profile]
         """);
     return 2;
 }
