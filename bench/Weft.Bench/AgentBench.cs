@@ -297,15 +297,16 @@ public static class AgentBench
             ("weft, 0 policies (+1 allowing iperf)", () => { Reference(false); dpA.Nft.Apply(t0A); dpB.Nft.Apply(t0B); }, []),
             ("weft, 10,000 policies", () => { Reference(false); dpA.Nft.Apply(t10A); dpB.Nft.Apply(t10B); }, []),
         };
-        // Interleaved rounds (the machine is shared): medians per mode. Each round starts one mode
-        // later than the one before, so no mode always runs first or right after another's setup.
+        // Interleaved rounds (the machine is shared): medians per mode. The order follows a balanced
+        // Latin square (Williams: 0, n-1, 1, n-2, … shifted by the round): over n rounds every mode
+        // runs once in each position and, for an even n, right after each other mode once.
         var windows = new List<(int Mode, long Start, long End)>();
         using var perf = profile ? CpuProfile.Start() : null;
         for (var round = 0; round < rounds; round++)
         {
             for (var k = 0; k < modes.Length; k++)
             {
-                var i = (round + k) % modes.Length;
+                var i = ((k % 2 == 0 ? k / 2 : modes.Length - (k + 1) / 2) + round) % modes.Length;
                 modes[i].Setup();
                 var start = Stopwatch.GetTimestamp();
                 modes[i].Bps.Add(Measure());
@@ -343,14 +344,14 @@ public static class AgentBench
         }
         Console.WriteLine("target: with 10,000 policies >= 90% of plain VXLAN");
         iperf.Kill();
-        if (perf is not null)
+        if (perf?.Stop(windows, modes.Length) is { } shares)
         {
-            var shares = perf.Stop(windows);
-            Console.WriteLine("  CPU in netfilter and in route lookups (perf, all CPUs, 499 Hz; share of the non-idle samples in each mode's runs):");
+            Console.WriteLine("  CPU in netfilter and in route lookups (perf, all CPUs, 499 Hz; share of the non-idle samples in each mode's runs;");
+            Console.WriteLine("  'others': samples of processes other than iperf3, the kernel's idle and softirq threads: other load on the machine, which dilutes the shares):");
             for (var i = 0; i < modes.Length; i++)
             {
                 var c = shares[i];
-                Console.WriteLine($"  {modes[i].Label,-40} netfilter {c.Share(c.Netfilter),5:F2}%  (rule evaluation {c.Share(c.Rules):F2}, conntrack {c.Share(c.Conntrack):F2}, nat {c.Share(c.Nat):F2}, hook walk and other {c.Share(c.Hooks):F2})   route lookups {c.Share(c.Routing),5:F2}%   idle {100.0 * c.Idle / Math.Max(1, c.Total):F1}%, {c.Total} samples");
+                Console.WriteLine($"  {modes[i].Label,-40} netfilter {c.Share(c.Netfilter),5:F2}%  (rule evaluation {c.Share(c.Rules):F2}, conntrack {c.Share(c.Conntrack):F2}, nat {c.Share(c.Nat):F2}, hook walk and other {c.Share(c.Hooks):F2})   route lookups {c.Share(c.Routing),5:F2}%   idle {100.0 * c.Idle / Math.Max(1, c.Total):F1}%, others {c.Share(c.Others):F1}%, {c.Total} samples");
             }
         }
     }
@@ -367,6 +368,9 @@ public static class AgentBench
     {
         private readonly Process _perf;
         private readonly string _file;
+        private readonly StringBuilder _log = new();
+
+        private string Log { get { lock (_log) return _log.ToString().Trim(); } }
 
         private CpuProfile(Process perf, string file) => (_perf, _file) = (perf, file);
 
@@ -378,11 +382,17 @@ public static class AgentBench
             try
             {
                 var p = Process.Start(psi)!;
+                var profile = new CpuProfile(p, file);
                 p.OutputDataReceived += (_, _) => { };
-                p.ErrorDataReceived += (_, _) => { };
+                p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (profile._log) profile._log.AppendLine(e.Data); };
                 p.BeginOutputReadLine();
                 p.BeginErrorReadLine();
-                return new CpuProfile(p, file);
+                Thread.Sleep(500);
+                if (!p.HasExited) return profile;
+                p.WaitForExit();
+                Console.WriteLine($"  --profile: perf record ended at once (exit {p.ExitCode}); measuring without it. perf said: {profile.Log}");
+                profile.Dispose();
+                return null;
             }
             catch (System.ComponentModel.Win32Exception)
             {
@@ -393,38 +403,44 @@ public static class AgentBench
 
         public sealed class Counts
         {
-            public long Total, Idle, Rules, Conntrack, Nat, Hooks, Netfilter, Routing;
+            public long Total, Idle, Rules, Conntrack, Nat, Hooks, Netfilter, Routing, Others;
 
             public double Share(long n) => 100.0 * n / Math.Max(1, Total - Idle);
         }
 
-        /// <summary>Ends perf (SIGINT, so it writes its file) and counts its samples per mode.</summary>
-        public Counts[] Stop(List<(int Mode, long Start, long End)> windows)
+        /// <summary>
+        /// Ends perf (SIGINT, so it writes its file) and counts its samples per mode; null (with what
+        /// perf said) when it recorded nothing.
+        /// </summary>
+        public Counts[]? Stop(List<(int Mode, long Start, long End)> windows, int modes)
         {
-            if (!_perf.HasExited) CellFabric.Run("kill", $"-INT {_perf.Id}");
-            _perf.WaitForExit(30_000);
-            var counts = Enumerable.Range(0, windows.Max(w => w.Mode) + 1).Select(_ => new Counts()).ToArray();
+            End();
+            var counts = Enumerable.Range(0, modes).Select(_ => new Counts()).ToArray();
+            if (!File.Exists(_file))
+            {
+                Console.WriteLine($"  --profile: perf wrote no file (exit {_perf.ExitCode}). perf said: {Log}");
+                return null;
+            }
             var psi = new ProcessStartInfo("perf") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "script", "-i", _file, "-F", "time,ip,sym" }) psi.ArgumentList.Add(a);
+            foreach (var a in new[] { "script", "-i", _file, "-F", "comm,time,ip,sym" }) psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;
             p.ErrorDataReceived += (_, _) => { };
             p.BeginErrorReadLine();
             var sorted = windows.OrderBy(w => w.Start).ToArray();
             var w = 0;
+            // Read to the end (perf blocks on a full pipe otherwise); samples outside the windows are skipped.
             while (p.StandardOutput.ReadLine() is { } line)
             {
-                // "35088.679801:  ffffffff821ef72b pv_native_safe_halt"
-                var colon = line.IndexOf(':');
-                if (colon < 0 || !double.TryParse(line.AsSpan(0, colon), NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)) continue;
+                // "iperf3  35088.679801:  ffffffff821ef72b pv_native_safe_halt" (a comm may hold spaces)
+                if (!TryParseSample(line, out var comm, out var seconds, out var sym)) continue;
                 var t = (long)(seconds * Stopwatch.Frequency);
                 while (w < sorted.Length && sorted[w].End < t) w++;
-                if (w == sorted.Length) break;
-                if (t < sorted[w].Start) continue;
-                var sym = line[(line.LastIndexOf(' ') + 1)..];
+                if (w == sorted.Length || t < sorted[w].Start) continue;
                 var c = counts[sorted[w].Mode];
                 c.Total++;
-                if (sym.EndsWith("safe_halt", StringComparison.Ordinal) || sym is "default_idle" or "poll_idle" or "intel_idle") c.Idle++;
-                else if (IsRouting(sym)) c.Routing++;
+                if (IsIdle(sym)) { c.Idle++; continue; }
+                if (!(comm == "iperf3" || comm.StartsWith("swapper", StringComparison.Ordinal) || comm.StartsWith("ksoftirqd", StringComparison.Ordinal))) c.Others++;
+                if (IsRouting(sym)) c.Routing++;
                 else if (Category(sym) is { } k)
                 {
                     c.Netfilter++;
@@ -437,9 +453,34 @@ public static class AgentBench
                     }
                 }
             }
-            p.WaitForExit();
+            if (!p.WaitForExit(60_000)) p.Kill();
+            if (counts.Sum(c => c.Total) == 0)
+            {
+                Console.WriteLine($"  --profile: no samples fell in the measured runs. perf said: {Log}");
+                return null;
+            }
             return counts;
         }
+
+        private static bool TryParseSample(string line, out string comm, out double seconds, out string sym)
+        {
+            (comm, seconds, sym) = ("", 0, "");
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            for (var i = 1; i < parts.Length - 1; i++)
+            {
+                if (parts[i].EndsWith(':') && double.TryParse(parts[i].AsSpan(0, parts[i].Length - 1), NumberStyles.Float, CultureInfo.InvariantCulture, out seconds))
+                {
+                    comm = string.Join(' ', parts[..i]);
+                    sym = parts[^1];
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        private static bool IsIdle(string sym) =>
+            sym.EndsWith("safe_halt", StringComparison.Ordinal) || sym.EndsWith("_idle", StringComparison.Ordinal) || sym.Contains("cpuidle", StringComparison.Ordinal)
+            || sym.StartsWith("acpi_idle", StringComparison.Ordinal) || sym.StartsWith("mwait_idle", StringComparison.Ordinal);
 
         /// <summary>
         /// Route lookups (input and output, FIB, the source-address check, xfrm): not netfilter, but
@@ -457,14 +498,26 @@ public static class AgentBench
             if (sym.StartsWith("nft_", StringComparison.Ordinal) || sym.StartsWith("__nft_", StringComparison.Ordinal)) return 'r';
             if (sym.StartsWith("nf_nat", StringComparison.Ordinal) || sym.StartsWith("__nf_nat", StringComparison.Ordinal)) return 'n';
             if (sym.Contains("conntrack", StringComparison.Ordinal) || sym.StartsWith("nf_ct_", StringComparison.Ordinal) || sym.StartsWith("__nf_ct_", StringComparison.Ordinal)
-                || sym is "tcp_in_window" or "nf_confirm") return 'c';
+                || sym is "tcp_in_window" or "nf_confirm" or "resolve_normal_ct" or "init_conntrack" or "ipv4_confirm") return 'c';
             if (sym.StartsWith("nf_", StringComparison.Ordinal) || sym.StartsWith("__nf_", StringComparison.Ordinal)) return 'h';
             return null;
         }
 
+        /// <summary>Ends the perf process this started (SIGINT by its pid, then SIGKILL if it has not exited after 30 s).</summary>
+        private void End()
+        {
+            try
+            {
+                if (_perf.HasExited) return;
+                CellFabric.Run("kill", $"-INT {_perf.Id}");
+                if (!_perf.WaitForExit(30_000)) { _perf.Kill(); _perf.WaitForExit(); }
+            }
+            catch (InvalidOperationException) { }
+        }
+
         public void Dispose()
         {
-            try { if (!_perf.HasExited) { CellFabric.Run("kill", $"-INT {_perf.Id}"); _perf.WaitForExit(30_000); } } catch (InvalidOperationException) { }
+            End();
             _perf.Dispose();
             File.Delete(_file);
             File.Delete(_file + ".old");

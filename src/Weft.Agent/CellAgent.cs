@@ -371,6 +371,7 @@ public sealed partial class CellAgent
         Metrics.Set("weft_agent_skipped_policies", stats.SkippedPolicies);
         Metrics.Set("weft_agent_skipped_port_mappings", stats.SkippedPortMappings);
         Metrics.Set("weft_agent_skipped_ports", stats.SkippedPorts);
+        Metrics.Set("weft_agent_conflicting_container_addresses", stats.ConflictingAddresses);
         NftApplyResult r;
         try
         {

@@ -50,6 +50,7 @@ public sealed class IncrementalTable
     // Derived elements.
     private readonly Dictionary<uint, int> _cells = [];
     private readonly Dictionary<uint, List<uint>> _marks = []; // local IP → the marks of the valid containers holding it
+    private int _conflicts; // addresses whose containers' marks differ
     private readonly Dictionary<RangeKey, RangeBag> _ranges = [];
     private readonly HashSet<RangeKey> _dirty = [];
     private readonly Dictionary<(byte Proto, ushort Port), List<Claim>> _claims = [];
@@ -71,6 +72,7 @@ public sealed class IncrementalTable
         SkippedContainers = _invalidContainers,
         SkippedPortMappings = _invalidMappings + _claimTotal - _claims.Count,
         SkippedPorts = _router is null ? 0 : _invalidPorts,
+        ConflictingAddresses = _conflicts,
     };
 
     /// <summary>Forgets everything and builds the state for <paramref name="inputs"/> (no delta).</summary>
@@ -101,6 +103,7 @@ public sealed class IncrementalTable
         _routerPortsTag = 0;
         _cells.Clear();
         _marks.Clear();
+        _conflicts = 0;
         _ranges.Clear();
         _dirty.Clear();
         _claims.Clear();
@@ -167,7 +170,7 @@ public sealed class IncrementalTable
     {
         var sets = new TableElement[DesiredTable.Sets.Length][];
         sets[(int)TableSet.Cells] = _cells.Keys.Select(TableElement.Address).ToArray();
-        sets[(int)TableSet.Containers] = _marks.Select(kv => TableElement.Container(kv.Key, kv.Value.Min())).ToArray();
+        sets[(int)TableSet.Containers] = _marks.Select(kv => TableElement.Container(kv.Key, AddressMark(kv.Value).Mark!.Value)).ToArray();
         var allow = new List<TableElement>(_allowCount);
         var ranges = new List<TableElement>(_rangeCount);
         foreach (var bag in _ranges.Values)
@@ -428,20 +431,29 @@ public sealed class IncrementalTable
     /// <summary>
     /// One container holding <paramref name="ip"/> changes its mark from <paramref name="old"/> to
     /// <paramref name="now"/> (null: it arrives / leaves). The <c>containers</c> element of the address
-    /// carries the smallest mark of its holders (normally one), as <see cref="PolicyCompiler"/> does.
+    /// carries its holders' mark (normally there is one holder), or 0 when they disagree, as
+    /// <see cref="PolicyCompiler"/> does.
     /// </summary>
     private void Marks(uint ip, uint? old, uint? now)
     {
         ref var list = ref CollectionsMarshal.GetValueRefOrAddDefault(_marks, ip, out _);
         list ??= [];
-        uint? before = list.Count == 0 ? null : list.Min();
+        var (before, conflictBefore) = AddressMark(list);
         if (old is { } o) list.Remove(o);
         if (now is { } n) list.Add(n);
-        uint? after = list.Count == 0 ? null : list.Min();
+        var (after, conflictAfter) = AddressMark(list);
         if (list.Count == 0) _marks.Remove(ip);
+        _conflicts += (conflictAfter ? 1 : 0) - (conflictBefore ? 1 : 0);
         if (before == after) return;
         if (before is { } b) _changes.Remove(TableSet.Containers, TableElement.Container(ip, b));
         if (after is { } a) _changes.Add(TableSet.Containers, TableElement.Container(ip, a));
+    }
+
+    private static (uint? Mark, bool Conflict) AddressMark(List<uint> marks)
+    {
+        if (marks.Count == 0) return (null, false);
+        uint min = marks.Min(), max = marks.Max();
+        return (PolicyCompiler.AddressMark(min, max), min != max);
     }
 
     private void RouterPorts(Container c, int tag, int d)

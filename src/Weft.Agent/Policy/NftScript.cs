@@ -94,6 +94,7 @@ public static class NftScript
                 udp dport {{c.VxlanPort}} jump underlay
               }
               chain from_container {
+                udp dport {{c.VxlanPort}} drop
                 meta mark set iifname . ip saddr map @containers accept
                 drop
               }

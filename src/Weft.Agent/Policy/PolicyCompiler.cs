@@ -41,7 +41,7 @@ public static class PolicyCompiler
         var router = ResolveRouter(inputs.Router, valid);
         if (router is not null) tagOf.TryAdd(router.AppId, router.Tag);
 
-        var markOf = new Dictionary<uint, uint>(); // container IP → the mark its packets carry
+        var marksOf = new Dictionary<uint, (uint Min, uint Max)>(); // container IP → the marks its records give
         var mapped = new List<TableElement>();
         var portmap = new List<TableElement>();
         var byApp = new Dictionary<string, List<(LocalContainer C, uint Ip)>>(StringComparer.Ordinal);
@@ -52,9 +52,8 @@ public static class PolicyCompiler
             // derives from the IP (never a quote, a wildcard or an over-long name).
             if (!IsValid(c, out var ip)) { stats.SkippedContainers++; continue; }
             var mark = tagOf.TryGetValue(c.AppId, out var tag) ? (uint)tag : 0;
-            // Two records with one address (a stale record): the smallest mark, whatever their order.
-            ref var m = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(markOf, ip, out var known);
-            if (!known || mark < m) m = mark;
+            ref var m = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(marksOf, ip, out var known);
+            m = known ? (Math.Min(m.Min, mark), Math.Max(m.Max, mark)) : (mark, mark);
             if (!byApp.TryGetValue(c.AppId, out var list)) byApp[c.AppId] = list = [];
             list.Add((c, ip));
             foreach (var pm in c.PortMappings)
@@ -109,13 +108,19 @@ public static class PolicyCompiler
 
         var sets = new TableElement[DesiredTable.Sets.Length][];
         sets[(int)TableSet.Cells] = cells.ToArray();
-        sets[(int)TableSet.Containers] = markOf.Select(kv => TableElement.Container(kv.Key, kv.Value)).ToArray();
+        // Records that disagree on an address's app (a stale record and the container IPAM has since
+        // given the address to) leave it without a tag: no app's identity for either (fail closed).
+        sets[(int)TableSet.Containers] = marksOf.Select(kv => TableElement.Container(kv.Key, AddressMark(kv.Value.Min, kv.Value.Max))).ToArray();
+        stats.ConflictingAddresses = marksOf.Values.Count(m => m.Min != m.Max);
         sets[(int)TableSet.Allow] = allow.ToArray();
         sets[(int)TableSet.AllowRanges] = allowRanges.ToArray();
         sets[(int)TableSet.Mapped] = mapped.ToArray();
         sets[(int)TableSet.Portmap] = portmap.ToArray();
         return new DesiredTable(inputs.Cell, sets);
     }
+
+    /// <summary>The mark of an address whose records give marks <paramref name="min"/>..<paramref name="max"/>: theirs when they agree, else 0.</summary>
+    internal static uint AddressMark(uint min, uint max) => min == max ? min : 0;
 
     private static void MinTag(Dictionary<string, int> tagOf, string app, int tag)
     {
@@ -202,4 +207,6 @@ public sealed class CompileStats
     public int SkippedPortMappings { get; set; }
     /// <summary>Metadata ports outside 1..65535 (not opened to the router).</summary>
     public int SkippedPorts { get; set; }
+    /// <summary>Local addresses named by records of different apps (their packets carry no tag).</summary>
+    public int ConflictingAddresses { get; set; }
 }

@@ -45,27 +45,31 @@ public class IncrementalTableTests
     }
 
     [Fact]
-    public void Two_records_with_one_address_give_one_element_with_the_smaller_mark_whatever_their_order()
+    public void Two_records_of_different_apps_at_one_address_leave_it_untagged_whatever_their_order()
     {
         // A stale record (its container gone without a CNI DEL) and a new container at the same address:
-        // one key in the containers map can hold one mark. The smaller wins, in both computations, and
-        // the element follows when either record goes or its app's tag changes.
+        // one key in the containers map can hold one mark, and which app sends from there is in doubt:
+        // mark 0 (fail closed), in both computations, until one record goes.
         var stale = Container("old", "10.255.12.2", "worker");   // tag 3
         var fresh = Container("new", "10.255.12.2", "frontend"); // tag 1
         foreach (var order in new[] { new[] { stale, fresh }, [fresh, stale] })
         {
-            var full = PolicyCompiler.Compute(Inputs([P1, P2], order));
-            Assert.Equal(["\"w-010255012002\" . 10.255.12.2 : 0x00000001"], full.Text["containers"]);
+            var stats = new CompileStats();
+            var full = PolicyCompiler.Compute(Inputs([P1, P2], order), stats);
+            Assert.Equal(["\"w-010255012002\" . 10.255.12.2 : 0x00000000"], full.Text["containers"]);
+            Assert.Equal(1, stats.ConflictingAddresses);
             var t = new IncrementalTable();
             t.Rebuild(Inputs([P1, P2], order));
             Assert.True(t.ToTable().SameElements(full));
+            Assert.Equal(1, t.Stats.ConflictingAddresses);
         }
         var inc = new IncrementalTable();
         inc.Rebuild(Inputs([P1, P2], stale, fresh));
         Assert.Equal(
-            "delete element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000001 }\n" +
+            "delete element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000000 }\n" +
             "add element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000003 }\n",
             inc.Update(Inputs([P1, P2], stale)).ToString());
+        Assert.Equal(0, inc.Stats.ConflictingAddresses);
         Assert.True(inc.Update(Inputs([P1, P2], stale)).IsEmpty);
     }
 

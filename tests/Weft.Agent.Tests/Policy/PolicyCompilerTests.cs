@@ -216,7 +216,13 @@ public class NftDeltaTests
         ], t.Text["allow"]);
         Assert.Empty(t.Text["allow_ranges"]);
         Assert.Equal(2, stats.SkippedPorts); // 0 and 70000
-        Assert.All(t.Text["containers"], e => Assert.EndsWith(" : 0x00000000", e)); // no router container here, no policies: no marks
+        // No router container here and no policies: every container is known, none sends with a tag.
+        Assert.Equal(
+        [
+            "\"w-010255012002\" . 10.255.12.2 : 0x00000000",
+            "\"w-010255012003\" . 10.255.12.3 : 0x00000000",
+            "\"w-010255012004\" . 10.255.12.4 : 0x00000000",
+        ], t.Text["containers"]);
     }
 
     [Fact]

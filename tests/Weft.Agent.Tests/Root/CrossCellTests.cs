@@ -121,6 +121,29 @@ public sealed class CrossCellTests : IDisposable
         Assert.Equal("from-a-cell", await Probe.ReceiveUdp(rx));
     }
 
+    [RootFact]
+    public async Task A_container_cannot_send_vxlan_with_a_tag_of_its_choosing_to_any_cell()
+    {
+        // The third app has no policy; it builds VXLAN-GBP datagrams carrying the frontend's tag (1,
+        // allowed to the backend's UDP 5353) and sends them as plain UDP to port 4789: to the other
+        // cell (masqueraded, it would come from a cell's underlay address and pass the guard) and to
+        // its own cell (which would decapsulate it and send it on with the tag). Neither arrives.
+        using var rx = Probe.UdpListen(_backend.Ns, 5353);
+        Converge(Tcp, Udp);
+        using (var s = CellFabric.Socket(_third.Ns, SocketType.Dgram, ProtocolType.Udp))
+        {
+            s.SendTo(ForgedVxlan(1, _third.Ip, _backend.Ip, _a.Lease.VtepMac, 5353, "to-the-peer"), new IPEndPoint(_a.Cell.UnderlayIp, 4789));
+            s.SendTo(ForgedVxlan(1, _third.Ip, _backend.Ip, _b.Lease.VtepMac, 5353, "to-its-own-cell"), new IPEndPoint(_b.Cell.UnderlayIp, 4789));
+        }
+        using (var tx = Probe.UdpSender(_frontend.Ns))
+            Probe.SendUdp(tx, _backend.Ip, 5353, "genuine");
+        // Everything the backend gets up to the genuine datagram (sent last; a forged one that got
+        // through would have arrived before it).
+        var got = new List<string?>();
+        while (got.LastOrDefault() is not ("genuine" or null) || got.Count == 0) got.Add(await Probe.ReceiveUdp(rx));
+        Assert.Equal(["genuine"], got);
+    }
+
     /// <summary>A VXLAN-GBP packet (G and I flags, group policy id = tag, VNI 1) carrying an IPv4/UDP datagram.</summary>
     internal static byte[] ForgedVxlan(ushort tag, IPAddress src, IPAddress dst, string dstMac, ushort port, string text)
     {
