@@ -235,7 +235,7 @@ public static class AgentBench
 
     private static void Throughput(int rounds, int seconds, bool profile)
     {
-        Console.WriteLine($"== TCP throughput between containers on two cells (iperf3, {seconds} s runs, {rounds} interleaved rounds, the order rotating)");
+        Console.WriteLine($"== TCP throughput between containers on two cells (iperf3, {seconds} s runs, {rounds} interleaved rounds, the order a balanced Latin square)");
         using var fabric = new CellFabric();
         var overlay = IPNetwork.Parse("10.255.0.0/16");
         var cellA = fabric.AddCell("ta", "198.18.0.11");

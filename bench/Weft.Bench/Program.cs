@@ -1,12 +1,22 @@
-return args.FirstOrDefault() switch
+// Caught here so that a failure unwinds through the benches' using blocks: namespaces, servers and
+// perf are ended and removed (an unhandled exception would end the process without running them).
+try
 {
-    "linux" => Weft.Bench.LinuxBench.Run(args[1..]),
-    "nft" => Weft.Bench.NftBench.Run(args[1..]),
-    "cni" => Weft.Bench.CniBench.Run(args[1..]),
-    "server" => Weft.Bench.ServerBench.Run(args[1..]),
-    "agent" => Weft.Bench.AgentBench.Run(args[1..]),
-    _ => Usage(),
-};
+    return args.FirstOrDefault() switch
+    {
+        "linux" => Weft.Bench.LinuxBench.Run(args[1..]),
+        "nft" => Weft.Bench.NftBench.Run(args[1..]),
+        "cni" => Weft.Bench.CniBench.Run(args[1..]),
+        "server" => Weft.Bench.ServerBench.Run(args[1..]),
+        "agent" => Weft.Bench.AgentBench.Run(args[1..]),
+        _ => Usage(),
+    };
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"weft-bench: {e}");
+    return 1;
+}
 
 static int Usage()
 {

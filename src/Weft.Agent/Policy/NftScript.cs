@@ -100,7 +100,7 @@ public static class NftScript
               }
               chain underlay {
                 ip saddr @cells notrack accept
-                fib daddr type local drop
+                fib daddr type { local, broadcast, multicast } drop
                 notrack
               }
               chain output {
@@ -130,6 +130,7 @@ public static class NftScript
               }
               chain nat_postrouting {
                 type nat hook postrouting priority srcnat; policy accept;
+                ip saddr {{overlay}} ip daddr != {{overlay}} meta l4proto udp masquerade to :{{c.VxlanPort + 1}}-65535
                 ip saddr {{overlay}} ip daddr != {{overlay}} masquerade
               }
             }

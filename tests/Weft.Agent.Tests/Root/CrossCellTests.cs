@@ -115,6 +115,16 @@ public sealed class CrossCellTests : IDisposable
             Probe.SendUdp(tx, _backend.Ip, 5353, "genuine");
         Assert.Equal("genuine", await Probe.ReceiveUdp(rx));
 
+        // Nor to a multicast address every host listens on: the VXLAN socket takes any destination.
+        using (var s = CellFabric.Socket(rogue.Ns, SocketType.Dgram, ProtocolType.Udp))
+        {
+            s.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.MulticastInterface, IPAddress.Parse("198.18.0.66").GetAddressBytes());
+            s.SendTo(ForgedVxlan(1, _frontend.Ip, _backend.Ip, _a.Lease.VtepMac, 5353, "forged-multicast"), new IPEndPoint(IPAddress.Parse("224.0.0.1"), 4789));
+        }
+        using (var tx = Probe.UdpSender(_frontend.Ns))
+            Probe.SendUdp(tx, _backend.Ip, 5353, "genuine-2");
+        Assert.Equal("genuine-2", await Probe.ReceiveUdp(rx));
+
         // The same bytes from a cell's underlay address are delivered: the guard, not the packet, stopped it.
         using (var s = CellFabric.Socket(_b.Cell.Ns, SocketType.Dgram, ProtocolType.Udp))
             s.SendTo(ForgedVxlan(1, _frontend.Ip, _backend.Ip, _a.Lease.VtepMac, 5353, "from-a-cell"), new IPEndPoint(_a.Cell.UnderlayIp, 4789));

@@ -279,6 +279,20 @@ public sealed class EnforcementTests : IDisposable
         var (text, from) = await Probe.ReceiveUdpFrom(rx);
         Assert.Equal("out", text);
         Assert.Equal(_cell.UnderlayIp, from);
+
+        // UDP never leaves from the cell's VXLAN port, whatever the container's own port: a reply to
+        // it would reach the cell's VXLAN socket, not the container.
+        using var rx2 = CellFabric.Socket(outside, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        rx2.Bind(new IPEndPoint(IPAddress.Any, 7002));
+        using var from4789 = CellFabric.Socket(_frontend.Ns, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        from4789.Bind(new IPEndPoint(IPAddress.Any, 4789));
+        from4789.SendTo("x"u8.ToArray(), new IPEndPoint(IPAddress.Parse("198.18.0.60"), 7002));
+        var buf = new byte[16];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var got = await rx2.ReceiveFromAsync(buf, System.Net.Sockets.SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), cts.Token);
+        var source = (IPEndPoint)got.RemoteEndPoint;
+        Assert.Equal(_cell.UnderlayIp, source.Address);
+        Assert.NotEqual(4789, source.Port);
     }
 
     [RootFact]
