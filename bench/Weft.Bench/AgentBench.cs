@@ -377,11 +377,9 @@ public static class AgentBench
         public static CpuProfile? Start()
         {
             var file = Path.Combine(Path.GetTempPath(), $"weft-bench-perf-{Environment.ProcessId}.data");
-            var psi = new ProcessStartInfo("perf") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "record", "-a", "-F", "499", "-k", "CLOCK_MONOTONIC", "-o", file }) psi.ArgumentList.Add(a);
             try
             {
-                var p = Process.Start(psi)!;
+                var p = StartPerf("record", "-a", "-F", "499", "-k", "CLOCK_MONOTONIC", "-o", file);
                 var profile = new CpuProfile(p, file);
                 p.OutputDataReceived += (_, _) => { };
                 p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (profile._log) profile._log.AppendLine(e.Data); };
@@ -401,9 +399,18 @@ public static class AgentBench
             }
         }
 
+        private static Process StartPerf(params string[] args)
+        {
+            var psi = new ProcessStartInfo("perf") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in args) psi.ArgumentList.Add(a);
+            return Process.Start(psi)!;
+        }
+
         public sealed class Counts
         {
-            public long Total, Idle, Rules, Conntrack, Nat, Hooks, Netfilter, Routing, Others;
+            public long Total, Idle, Rules, Conntrack, Nat, Hooks, Routing, Others;
+
+            public long Netfilter => Rules + Conntrack + Nat + Hooks;
 
             public double Share(long n) => 100.0 * n / Math.Max(1, Total - Idle);
         }
@@ -421,9 +428,7 @@ public static class AgentBench
                 Console.WriteLine($"  --profile: perf wrote no file (exit {_perf.ExitCode}). perf said: {Log}");
                 return null;
             }
-            var psi = new ProcessStartInfo("perf") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "script", "-i", _file, "-F", "comm,time,ip,sym" }) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
+            using var p = StartPerf("script", "-i", _file, "-F", "comm,time,ip,sym");
             p.ErrorDataReceived += (_, _) => { };
             p.BeginErrorReadLine();
             var sorted = windows.OrderBy(w => w.Start).ToArray();
@@ -443,7 +448,6 @@ public static class AgentBench
                 if (IsRouting(sym)) c.Routing++;
                 else if (Category(sym) is { } k)
                 {
-                    c.Netfilter++;
                     switch (k)
                     {
                         case 'r': c.Rules++; break;

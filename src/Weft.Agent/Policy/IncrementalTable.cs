@@ -14,8 +14,8 @@ namespace Weft.Agent.Policy;
 /// and router metadata ports, and the merged elements they currently produce (two policies may give
 /// the same range, and a range may be merged with a neighbour another policy still needs: a change
 /// re-merges only its own key); reference counts for elements several containers can give
-/// (<c>cells</c>); the marks of the containers holding each local address (<c>containers</c> gets
-/// the smallest); the claimants of every host port
+/// (<c>cells</c>); the marks of the containers holding each local address (its <c>containers</c>
+/// element carries their mark, or 0 when they disagree); the claimants of every host port
 /// (the first container id wins).
 /// </para>
 /// The lists in <see cref="PolicyInputs"/> are read, never kept beyond the next call, except the

@@ -108,8 +108,8 @@ public static class PolicyCompiler
 
         var sets = new TableElement[DesiredTable.Sets.Length][];
         sets[(int)TableSet.Cells] = cells.ToArray();
-        // Records that disagree on an address's app (a stale record and the container IPAM has since
-        // given the address to) leave it without a tag: no app's identity for either (fail closed).
+        // Records of one address whose apps send with different tags (a stale record and the container
+        // IPAM has since given the address to) leave it without a tag: neither app's identity (fail closed).
         sets[(int)TableSet.Containers] = marksOf.Select(kv => TableElement.Container(kv.Key, AddressMark(kv.Value.Min, kv.Value.Max))).ToArray();
         stats.ConflictingAddresses = marksOf.Values.Count(m => m.Min != m.Max);
         sets[(int)TableSet.Allow] = allow.ToArray();
@@ -207,6 +207,6 @@ public sealed class CompileStats
     public int SkippedPortMappings { get; set; }
     /// <summary>Metadata ports outside 1..65535 (not opened to the router).</summary>
     public int SkippedPorts { get; set; }
-    /// <summary>Local addresses named by records of different apps (their packets carry no tag).</summary>
+    /// <summary>Local addresses named by records whose apps send with different tags (their packets carry no tag).</summary>
     public int ConflictingAddresses { get; set; }
 }

@@ -129,7 +129,7 @@ public static class Demo
             ($"ip netns exec {c1} ip route", "the other cell's subnet via weft-vtep"),
             ($"ip netns exec {c1} ip -d link show weft-vtep", "VXLAN id 1, dstport 4789, gbp, nolearning"),
             ($"ip netns exec {c1} bridge fdb show dev weft-vtep", "one FDB entry per remote cell"),
-            ($"ip netns exec {c1} nft list table inet weft", "tags by source IP, the policy set"),
+            ($"ip netns exec {c1} nft list table inet weft", "marks by (veth, source IP), the policy set"),
             ($"ip netns exec {st.FabricNetns} tcpdump -ni {LabPlan.Bridge} -c 1 -x udp port 4789 &", "VXLAN header 8800 then appA's tag (its containers element in the table): GBP flag, group policy id"),
             ($"weft lab curl appA appB{n}", "... while the capture runs"),
             ($"weft lab exec appA/0{n} -- ip addr", $"inside appA's container ({a.Ip}); appB is {b.Ip}"),
