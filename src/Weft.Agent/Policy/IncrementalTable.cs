@@ -15,7 +15,7 @@ namespace Weft.Agent.Policy;
 /// the same range, and a range may be merged with a neighbour another policy still needs: a change
 /// re-merges only its own key); reference counts for elements several containers can give
 /// (<c>cells</c>); the marks of the containers holding each local address (its <c>containers</c>
-/// element carries their mark, or 0 when they disagree); the claimants of every host port
+/// element carries their mark, or 0 when they disagree, and then the address gets no allow entries); the claimants of every host port
 /// (the first container id wins).
 /// </para>
 /// The lists in <see cref="PolicyInputs"/> are read, never kept beyond the next call, except the
@@ -444,10 +444,20 @@ public sealed class IncrementalTable
         var (after, conflictAfter) = AddressMark(list);
         if (list.Count == 0) _marks.Remove(ip);
         _conflicts += (conflictAfter ? 1 : 0) - (conflictBefore ? 1 : 0);
+        if (conflictAfter != conflictBefore)
+        {
+            // Its allow entries go or come back: re-merge every key of the address (rare: a stale record).
+            foreach (var key in _ranges.Keys)
+            {
+                if (key.Ip == ip) _dirty.Add(key);
+            }
+        }
         if (before == after) return;
         if (before is { } b) _changes.Remove(TableSet.Containers, TableElement.Container(ip, b));
         if (after is { } a) _changes.Add(TableSet.Containers, TableElement.Container(ip, a));
     }
+
+    private bool Conflicting(uint ip) => _marks.TryGetValue(ip, out var marks) && AddressMark(marks).Conflict;
 
     private static (uint? Mark, bool Conflict) AddressMark(List<uint> marks)
     {
@@ -548,6 +558,7 @@ public sealed class IncrementalTable
             var merged = bag.Ranges.Count switch
             {
                 0 => [],
+                _ when Conflicting(key.Ip) => [], // in doubt: nothing reaches it by policy (as PolicyCompiler)
                 1 => [TableElement.Policy((uint)key.Tag, key.Ip, key.Proto, bag.Ranges[0].S, bag.Ranges[0].E)],
                 _ => PolicyCompiler.MergeRanges(bag.Ranges.Select(r => ((int)r.S, (int)r.E)).ToList())
                     .Select(r => TableElement.Policy((uint)key.Tag, key.Ip, key.Proto, (ushort)r.Start, (ushort)r.End)).ToArray(),

@@ -42,6 +42,9 @@ public static class PolicyCompiler
         if (router is not null) tagOf.TryAdd(router.AppId, router.Tag);
 
         var marksOf = new Dictionary<uint, (uint Min, uint Max)>(); // container IP → the marks its records give
+        // An address whose records' apps send with different tags is in doubt: it sends untagged and
+        // receives nothing by policy or router port (fail closed both ways) until one record goes.
+        bool Conflicting(uint ip) => marksOf.TryGetValue(ip, out var m) && m.Min != m.Max;
         var mapped = new List<TableElement>();
         var portmap = new List<TableElement>();
         var byApp = new Dictionary<string, List<(LocalContainer C, uint Ip)>>(StringComparer.Ordinal);
@@ -73,6 +76,7 @@ public static class PolicyCompiler
             if (!byApp.TryGetValue(p.DestinationApp, out var dsts)) continue;
             foreach (var (_, ip) in dsts)
             {
+                if (Conflicting(ip)) continue;
                 var key = (p.SourceTag, ip, TableElements.Protocol(p.Protocol));
                 if (!ranges.TryGetValue(key, out var l)) ranges[key] = l = [];
                 l.Add((p.StartPort, p.EndPort));
@@ -84,9 +88,11 @@ public static class PolicyCompiler
         {
             foreach (var (c, ip) in byApp.Values.SelectMany(l => l))
             {
+                var doubt = Conflicting(ip);
                 foreach (var port in c.Ports)
                 {
                     if (!IsPort(port)) { stats.SkippedPorts++; continue; }
+                    if (doubt) continue;
                     var key = (router.Tag, ip, TableElements.Tcp);
                     if (!ranges.TryGetValue(key, out var l)) ranges[key] = l = [];
                     l.Add((port, port));
@@ -108,8 +114,6 @@ public static class PolicyCompiler
 
         var sets = new TableElement[DesiredTable.Sets.Length][];
         sets[(int)TableSet.Cells] = cells.ToArray();
-        // Records of one address whose apps send with different tags (a stale record and the container
-        // IPAM has since given the address to) leave it without a tag: neither app's identity (fail closed).
         sets[(int)TableSet.Containers] = marksOf.Select(kv => TableElement.Container(kv.Key, AddressMark(kv.Value.Min, kv.Value.Max))).ToArray();
         stats.ConflictingAddresses = marksOf.Values.Count(m => m.Min != m.Max);
         sets[(int)TableSet.Allow] = allow.ToArray();
@@ -207,6 +211,6 @@ public sealed class CompileStats
     public int SkippedPortMappings { get; set; }
     /// <summary>Metadata ports outside 1..65535 (not opened to the router).</summary>
     public int SkippedPorts { get; set; }
-    /// <summary>Local addresses named by records whose apps send with different tags (their packets carry no tag).</summary>
+    /// <summary>Local addresses named by records whose apps send with different tags (they send untagged and receive nothing by policy).</summary>
     public int ConflictingAddresses { get; set; }
 }

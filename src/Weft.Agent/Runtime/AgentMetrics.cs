@@ -23,7 +23,7 @@ public sealed class AgentMetrics
         Describe("weft_agent_policies", "gauge", "Policies known (cluster-wide).");
         Describe("weft_agent_leases", "gauge", "Active leases known (cluster-wide).");
         Describe("weft_agent_local_containers", "gauge", "Container records on this cell.");
-        Describe("weft_agent_conflicting_container_addresses", "gauge", "Local addresses named by container records whose apps send with different tags (a stale record): their packets carry no tag until one record goes.");
+        Describe("weft_agent_conflicting_container_addresses", "gauge", "Local addresses named by container records whose apps send with different tags (a stale record): untagged and closed to policies until one record goes.");
         Describe("weft_agent_skipped_container_records", "gauge", "Container records skipped as unreadable or invalid (bad IP, host veth, app id) in the last pass.");
         Describe("weft_agent_skipped_policies", "gauge", "Policies skipped as invalid in the last pass.");
         Describe("weft_agent_skipped_port_mappings", "gauge", "Port mappings skipped as invalid or duplicate in the last pass.");

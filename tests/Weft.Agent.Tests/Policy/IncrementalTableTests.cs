@@ -45,18 +45,20 @@ public class IncrementalTableTests
     }
 
     [Fact]
-    public void Two_records_of_different_apps_at_one_address_leave_it_untagged_whatever_their_order()
+    public void Two_records_of_different_apps_at_one_address_leave_it_untagged_and_unreachable_by_policy_whatever_their_order()
     {
         // A stale record (its container gone without a CNI DEL) and a new container at the same address:
-        // one key in the containers map can hold one mark, and which app sends from there is in doubt:
-        // mark 0 (fail closed), in both computations, until one record goes.
-        var stale = Container("old", "10.255.12.2", "worker");   // tag 3
+        // one key in the containers map can hold one mark, and which app is there is in doubt: mark 0
+        // and no allow entries for the address (fail closed both ways), in both computations, until one
+        // record goes.
+        var stale = Container("old", "10.255.12.2", "backend");  // tag 2, the destination of P1 and P2
         var fresh = Container("new", "10.255.12.2", "frontend"); // tag 1
         foreach (var order in new[] { new[] { stale, fresh }, [fresh, stale] })
         {
             var stats = new CompileStats();
             var full = PolicyCompiler.Compute(Inputs([P1, P2], order), stats);
             Assert.Equal(["\"w-010255012002\" . 10.255.12.2 : 0x00000000"], full.Text["containers"]);
+            Assert.Empty(full.Text["allow"]);
             Assert.Equal(1, stats.ConflictingAddresses);
             var t = new IncrementalTable();
             t.Rebuild(Inputs([P1, P2], order));
@@ -67,10 +69,17 @@ public class IncrementalTableTests
         inc.Rebuild(Inputs([P1, P2], stale, fresh));
         Assert.Equal(
             "delete element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000000 }\n" +
-            "add element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000003 }\n",
+            "add element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000002 }\n" +
+            "add element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080, 0x00000003 . 10.255.12.2 . tcp . 9000 }\n",
             inc.Update(Inputs([P1, P2], stale)).ToString());
         Assert.Equal(0, inc.Stats.ConflictingAddresses);
         Assert.True(inc.Update(Inputs([P1, P2], stale)).IsEmpty);
+        // And back into doubt: the entries go again.
+        Assert.Equal(
+            "delete element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000002 }\n" +
+            "delete element inet weft allow { 0x00000001 . 10.255.12.2 . tcp . 8080, 0x00000003 . 10.255.12.2 . tcp . 9000 }\n" +
+            "add element inet weft containers { \"w-010255012002\" . 10.255.12.2 : 0x00000000 }\n",
+            inc.Update(Inputs([P1, P2], stale, fresh)).ToString());
     }
 
     [Fact]

@@ -325,7 +325,7 @@ public sealed class EnforcementTests : IDisposable
     }
 
     [RootFact]
-    public async Task A_stale_record_at_a_containers_address_leaves_it_untagged_and_the_table_applies()
+    public async Task A_stale_record_at_a_containers_address_leaves_it_untagged_and_closed_and_the_table_applies()
     {
         // weft-cni's record of a container that is gone (no CNI DEL) names the address IPAM has since
         // given the frontend. Each app has a tag, and the containers map can hold one mark per key: the
@@ -344,6 +344,9 @@ public sealed class EnforcementTests : IDisposable
         var marks = _runner.Context.ListElements(NftFamily.Inet, "weft", "containers")
             .Where(e => e.Key[1].Equals(NftValue.Address(_frontend.Ip))).Select(e => e.Value![0]).ToArray();
         Assert.Equal([NftValue.Mark(0)], marks);
+        // Nor does anything reach the address by the stale app's policies (the backend's: 8080-8090).
+        Assert.DoesNotContain(_runner.Context.ListElements(NftFamily.Inet, "weft", "allow_ranges"), e => e.Key[1].Equals(NftValue.Address(_frontend.Ip)));
+        Assert.Single(_runner.Context.ListElements(NftFamily.Inet, "weft", "allow_ranges")); // the real backend's
         using var l = Probe.Listen(_backend.Ns, 8080);
         Assert.False(await Probe.CanConnect(_frontend.Ns, _backend.Ip, 8080)); // no tag: the frontend's policy does not apply
         Assert.Equal(1, stats.ConflictingAddresses);
