@@ -115,7 +115,7 @@ public static class PolicyCompiler
         var sets = new TableElement[DesiredTable.Sets.Length][];
         sets[(int)TableSet.Cells] = cells.ToArray();
         sets[(int)TableSet.Containers] = marksOf.Select(kv => TableElement.Container(kv.Key, AddressMark(kv.Value.Min, kv.Value.Max))).ToArray();
-        stats.ConflictingAddresses = marksOf.Values.Count(m => m.Min != m.Max);
+        stats.ConflictingAddresses = marksOf.Keys.Count(Conflicting);
         sets[(int)TableSet.Allow] = allow.ToArray();
         sets[(int)TableSet.AllowRanges] = allowRanges.ToArray();
         sets[(int)TableSet.Mapped] = mapped.ToArray();
